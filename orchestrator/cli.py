@@ -1,0 +1,82 @@
+"""`sdrun`: the command line. Thin: each command parses options and calls the library.
+
+One error boundary: library errors (orchestrator.errors) become a single `Error: ...` line on
+stderr and their documented exit code; `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from .errors import SdrunError
+
+app = typer.Typer(
+    name="sdrun",
+    help="Service-desk exports to clean, tested tables: profile, load, build, deploy.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+_state = {"debug": False}
+
+
+def handles_errors(fn: F) -> F:
+    """Turn a library error into one `Error:` line and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SdrunError as exc:
+            if _state["debug"]:
+                raise
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+    _state["debug"] = debug
+
+
+@app.command()
+@handles_errors
+def setup() -> None:
+    """Install the DuckDB extensions from their PyPI packages (offline); safe to run again."""
+    from . import extensions
+
+    done = extensions.ensure_installed()
+    typer.echo(f"DuckDB extensions installed: {', '.join(done)}" if done else "DuckDB extensions present.")
+
+
+@app.command("demo-data")
+@handles_errors
+def demo_data(
+    out: Path = typer.Option(..., "--out", help="SQLite file to write."),
+    scale: float = typer.Option(1.0, "--scale", help="1 = 10,939 tickets, 108,129 comments, 141,062 timesheets."),
+    seed: int = typer.Option(42, "--seed", help="Same seed, same file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Write a realistic demo source with the defects a real export brings."""
+    from .demo_data import generate
+
+    summary = generate(out, scale=scale, seed=seed, force=force)
+    typer.echo(summary.describe())
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""Gate 2, load raw: a verbatim text copy of the source tables into the target's `raw` schema.
+
+Every column is copied as text (SQLite's declared types are not trusted) with `source_row`, the
+row's SQLite rowid, in front. The three tables are replaced in one transaction, so a run killed
+here leaves the previous raw data whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from . import extensions
+from .settings import RAW_SCHEMA
+from .source import expected_tables
+
+
+@dataclass
+class LoadResult:
+    rows: dict[str, int]
+
+
+def attach_source(con: duckdb.DuckDBPyConnection, source: Path, alias: str = "src") -> None:
+    """Attach the SQLite source read-only with every column read as text."""
+    extensions.load(con, "sqlite_scanner")
+    con.execute("SET sqlite_all_varchar = true")
+    path = str(Path(source).resolve()).replace("'", "''")
+    con.execute(f"ATTACH '{path}' AS {alias} (TYPE sqlite, READ_ONLY)")
+
+
+def load_raw_duckdb(source: Path, warehouse: Path) -> LoadResult:
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(str(warehouse))
+    try:
+        attach_source(con, source)
+        con.execute("BEGIN")
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {RAW_SCHEMA}")
+        rows = {}
+        for spec in expected_tables():
+            con.execute(
+                f'CREATE OR REPLACE TABLE {RAW_SCHEMA}."{spec.name}" AS '
+                f'SELECT rowid AS source_row, * FROM src."{spec.name}" ORDER BY rowid'
+            )
+            rows[spec.name] = con.execute(f'SELECT count(*) FROM {RAW_SCHEMA}."{spec.name}"').fetchone()[0]
+        con.execute("COMMIT")
+        con.execute("DETACH src")
+        return LoadResult(rows=rows)
+    finally:
+        con.close()

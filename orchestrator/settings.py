@@ -1,0 +1,36 @@
+"""Where things live: the dbt project, runs, the dev warehouse, backups.
+
+Every location can be moved by an environment variable, so tests and users can run several
+copies side by side: SDRUN_HOME (runs/, backups/, warehouse/ default under it), SDRUN_RUNS_DIR,
+SDRUN_WAREHOUSE (the DuckDB file of target `dev`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+PROFILES_DIR = PROJECT_DIR / "profiles"
+
+# The contract's live schema name (DESIGN.md, data contract).
+LIVE_SCHEMA = "servicedesk"
+RAW_SCHEMA = "raw"
+TARGETS = ("dev", "canary", "prod")
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    runs_dir: Path
+    warehouse: Path
+    backups_dir: Path
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        home = Path(os.environ.get("SDRUN_HOME", PROJECT_DIR)).resolve()
+        runs = Path(os.environ.get("SDRUN_RUNS_DIR", home / "runs")).resolve()
+        wh = Path(os.environ.get("SDRUN_WAREHOUSE", home / "warehouse" / "servicedesk.duckdb")).resolve()
+        backups = Path(os.environ.get("SDRUN_BACKUPS_DIR", home / "backups")).resolve()
+        return cls(home=home, runs_dir=runs, warehouse=wh, backups_dir=backups)

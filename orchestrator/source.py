@@ -1,0 +1,119 @@
+"""The SQLite source: what it must contain, checks that it does, and its checksum.
+
+The expected tables and columns are read from the dbt sources file
+(`models/staging/servicedesk/_servicedesk__sources.yml`), the one place they are declared:
+each table's `meta.key` names its key column. The source is only ever opened read-only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from .errors import SourceError
+from .settings import PROJECT_DIR
+
+SOURCES_YML = PROJECT_DIR / "models" / "staging" / "servicedesk" / "_servicedesk__sources.yml"
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: list[str]
+    key: str | None
+
+
+@dataclass
+class SourceInfo:
+    path: Path
+    sha256: str
+    size: int
+    tables: dict[str, int] = field(default_factory=dict)  # table -> row count
+    extra_tables: list[str] = field(default_factory=list)
+    extra_columns: dict[str, list[str]] = field(default_factory=dict)
+
+
+def expected_tables() -> list[TableSpec]:
+    doc = yaml.safe_load(SOURCES_YML.read_text())
+    src = next(s for s in doc["sources"] if s["name"] == "servicedesk")
+    specs = []
+    for t in src["tables"]:
+        cols = [c["name"] for c in t.get("columns", [])]
+        specs.append(TableSpec(name=t["name"], columns=cols, key=(t.get("meta") or {}).get("key")))
+    return specs
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def connect_readonly(path: Path) -> sqlite3.Connection:
+    """Open a SQLite file read-only (no journal, no WAL files written next to it)."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+
+
+def check_source(path: Path) -> SourceInfo:
+    """Raise SourceError with one clear line unless `path` is a readable SQLite source
+    holding every expected table and column. Returns what it found."""
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(f"{path}: file not found")
+    if not path.is_file():
+        raise SourceError(f"{path}: not a regular file")
+    size = path.stat().st_size
+    if size == 0:
+        raise SourceError(f"{path}: empty file, not a SQLite database")
+    with open(path, "rb") as f:
+        head = f.read(100)
+    if not head.startswith(SQLITE_MAGIC):
+        raise SourceError(f"{path}: not a SQLite database (file header does not match)")
+    if len(head) < 100:
+        raise SourceError(f"{path}: truncated SQLite file ({size} bytes)")
+    page_size = int.from_bytes(head[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(head[28:32], "big")
+    if page_size and pages and size < page_size * pages:
+        raise SourceError(
+            f"{path}: truncated SQLite file ({size} bytes, header says {page_size * pages})"
+        )
+    info = SourceInfo(path=path.resolve(), sha256=sha256_file(path), size=size)
+    try:
+        con = connect_readonly(path)
+        try:
+            present = {
+                r[0]
+                for r in con.execute("select name from sqlite_master where type in ('table', 'view')")
+            }
+            missing_tables = []
+            problems = []
+            for spec in expected_tables():
+                if spec.name not in present:
+                    missing_tables.append(spec.name)
+                    continue
+                cols = [r[1] for r in con.execute(f'pragma table_info("{spec.name}")')]
+                missing = [c for c in spec.columns if c not in cols]
+                if missing:
+                    problems.append(f"table {spec.name} lacks column(s) {', '.join(repr(c) for c in missing)}")
+                extra = [c for c in cols if c not in spec.columns]
+                if extra:
+                    info.extra_columns[spec.name] = extra
+                info.tables[spec.name] = con.execute(f'select count(*) from "{spec.name}"').fetchone()[0]
+            if missing_tables:
+                problems.insert(0, f"missing table(s) {', '.join(missing_tables)}")
+            if problems:
+                raise SourceError(f"{path}: " + "; ".join(problems))
+            info.extra_tables = sorted(present - {s.name for s in expected_tables()})
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        raise SourceError(f"{path}: unreadable SQLite database ({exc})") from exc
+    return info
