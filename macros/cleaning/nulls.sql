@@ -1,0 +1,30 @@
+{#-
+    Missing values. An export says "missing" in many ways: NULL, '', '   ', 'N/A', '-', '#N/B'...
+    The sentinel list is the project variable `sentinels` (dbt_project.yml), declared once;
+    it is compared with the trimmed value, case-insensitively.
+-#}
+
+{% macro sentinel_list() -%}
+    {%- for s in var('sentinels') -%}
+        '{{ s | lower | replace("'", "''") }}'{% if not loop.last %}, {% endif %}
+    {%- endfor -%}
+{%- endmacro %}
+
+{# The value trimmed, or NULL when it is NULL, empty, whitespace only, or a sentinel. #}
+{% macro nullify(expr) -%}
+    case
+        when {{ trim_ws(expr) }} = '' then null
+        when lower({{ trim_ws(expr) }}) in ({{ sentinel_list() }}) then null
+        else {{ trim_ws(expr) }}
+    end
+{%- endmacro %}
+
+{# Why a raw value became NULL: empty_to_null, blank_to_null (whitespace only), sentinel_to_null; else NULL. #}
+{% macro null_rule(raw) -%}
+    case
+        when {{ raw }} is null then null
+        when {{ raw }} = '' then 'empty_to_null'
+        when {{ trim_ws(raw) }} = '' then 'blank_to_null'
+        when lower({{ trim_ws(raw) }}) in ({{ sentinel_list() }}) then 'sentinel_to_null'
+    end
+{%- endmacro %}
