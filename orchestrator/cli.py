@@ -66,11 +66,16 @@ def demo_data(
     scale: float = typer.Option(1.0, "--scale", help="1 = 10,939 tickets, 108,129 comments, 141,062 timesheets."),
     seed: int = typer.Option(42, "--seed", help="Same seed, same file."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+    manifest: Path | None = typer.Option(  # noqa: B008 (typer's idiom)
+        None, "--manifest", help="Also write the rows and exact injected-defect counts as JSON here."
+    ),
 ) -> None:
     """Write a realistic demo source with the defects a real export brings."""
     from .demo_data import generate
 
     summary = generate(out, scale=scale, seed=seed, force=force)
+    if manifest is not None:
+        summary.write_manifest(manifest)
     typer.echo(summary.describe())
 
 

@@ -404,6 +404,14 @@ class DemoSummary:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
+    def write_manifest(self, path: Path) -> None:
+        """Write `to_json()` to `path` (atomically: a temporary file renamed into place)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+
     def describe(self) -> str:
         rows = ", ".join(f"{n:,} {t}" for t, n in self.rows.items())
         totals = self.defect_totals()
