@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from .errors import SdrunError
+from .errors import EXIT_FAILURE, SdrunError
 
 app = typer.Typer(
     name="sdrun",
@@ -40,6 +40,13 @@ def handles_errors(fn: F) -> F:
                 raise
             typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - one line, never a traceback with local values
+            if _state["debug"]:
+                raise
+            typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -77,6 +84,38 @@ def demo_data(
     if manifest is not None:
         summary.write_manifest(manifest)
     typer.echo(summary.describe())
+
+
+def _parse_vars(pairs: list[str]) -> dict[str, Any]:
+    """`--var day_first=false` → {"day_first": False}; values are read as YAML scalars."""
+    import yaml
+
+    from .errors import UsageError
+
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--var {pair!r}: expected NAME=VALUE")
+        out[key.strip()] = yaml.safe_load(value)
+    return out
+
+
+@app.command()
+@handles_errors
+def full(
+    source: Path = typer.Option(..., "--source", help="The SQLite export (never modified)."),
+    target: str = typer.Option("dev", "--target", help="dev (DuckDB, default), canary or prod."),
+    var: list[str] = typer.Option([], "--var", help="dbt variable NAME=VALUE, e.g. day_first=false (repeatable)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
+) -> None:
+    """Run every gate in order: check, load raw, dbt build (tests are the gate), report."""
+    from .pipeline import full as run_full
+
+    outcome = run_full(source, target_name=target, dbt_vars=_parse_vars(var) or None, quiet=quiet)
+    typer.echo("\n".join(outcome.summary))
+    if outcome.error is not None:
+        raise outcome.error
 
 
 def main() -> None:

@@ -467,9 +467,9 @@ def _whitespace(value: str, rng: random.Random) -> str:
 
 
 def _case_variant(value: str, rng: random.Random) -> str:
-    r = rng.random()
-    if value.startswith("P"):  # priority
+    if value in PRIORITIES:
         return value.lower()
+    r = rng.random()
     if r < 0.4:
         return value.upper()
     if r < 0.75:
@@ -537,38 +537,35 @@ def _make_ticket(rng: random.Random) -> _Ticket:
     title = rng.choice(TITLES[cat]) + rng.choice(TITLE_SUFFIXES)
 
     start = created if prio == "P1" else _next_office_open(created)
-    response: int | None = start + max(30, int(_lognormal(rng, RESPONSE_MEDIAN_MIN[prio], 1.0) * 60))
-    assert response is not None
+    response_at = start + max(30, int(_lognormal(rng, RESPONSE_MEDIAN_MIN[prio], 1.0) * 60))
     work = _lognormal(rng, RESOLUTION_MEDIAN_H[prio], 1.1) * HOUR
     if rng.random() < 0.1:  # waiting on the customer, a vendor, a change window
         work += rng.uniform(2, 60) * DAY
-    resolved: int | None = response + max(60, int(work))
-    assert resolved is not None
-    if rng.random() < 0.3:  # customer confirms
-        closed: int | None = resolved + int(rng.uniform(600, 8 * HOUR))
+    resolved_at = response_at + max(60, int(work))
+    if rng.random() < 0.3:  # the customer confirms the fix
+        closed_at = resolved_at + int(rng.uniform(600, 8 * HOUR))
     else:  # auto-close after a few days
-        closed = resolved + int(rng.uniform(1, 7) * DAY)
-    assert closed is not None
+        closed_at = resolved_at + int(rng.uniform(1, 7) * DAY)
 
-    if response > EXPORT_AT:
+    # what the export saw at EXPORT_AT
+    response: int | None = response_at
+    resolved: int | None = resolved_at
+    closed: int | None = closed_at
+    sla: str | None = None
+    if response_at > EXPORT_AT:
         status = "Open"
         response = resolved = closed = None
         if rng.random() < 0.5:
             agent = None  # still in the queue
-    elif resolved > EXPORT_AT:
+    elif resolved_at > EXPORT_AT:
         status = _OPEN_TABLE[int(rng.random() * len(_OPEN_TABLE))]
         resolved = closed = None
-    elif closed > EXPORT_AT:
-        status = "Resolved"
-        closed = None
     else:
-        status = "Closed"
-
-    sla: str | None = None
-    if resolved is not None and response is not None:
-        met = (response - created) <= SLA_RESPONSE_MIN[prio] * 60 and (
-            resolved - created
-        ) <= SLA_RESOLUTION_H[prio] * HOUR
+        status = "Resolved" if closed_at > EXPORT_AT else "Closed"
+        if status == "Resolved":
+            closed = None
+        met = (response_at - created <= SLA_RESPONSE_MIN[prio] * 60
+               and resolved_at - created <= SLA_RESOLUTION_H[prio] * HOUR)  # fmt: skip
         sla = "Yes" if met else "No"
     requester = CUSTOMERS[int(rng.random() * len(CUSTOMERS))]
     return _Ticket(
@@ -884,6 +881,24 @@ def _flush(con: sqlite3.Connection, sql: str, batch: list[tuple[Any, ...]], null
     return n
 
 
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete `.<name>.<pid>.tmp` files left next to `out` by runs that were killed (pid gone)."""
+    for tmp in out.parent.glob(f".{out.name}.*.tmp"):
+        pid = tmp.name[len(out.name) + 2 : -len(".tmp")]
+        if not pid.isdigit():
+            continue
+        if int(pid) != os.getpid():
+            try:
+                os.kill(int(pid), 0)
+                continue  # that run is still going
+            except ProcessLookupError:
+                pass
+            except OSError:
+                continue  # alive, but not ours to signal
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+
+
 def generate(out: Path, scale: float = 1.0, seed: int = 42, force: bool = False) -> DemoSummary:
     """Write the demo SQLite source to `out` and return what it holds (see the module docstring)."""
     out = Path(out)
@@ -912,9 +927,8 @@ def generate(out: Path, scale: float = 1.0, seed: int = 42, force: bool = False)
     orphan_ids = gaps
 
     out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(out)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        tmp.unlink()  # left by an earlier run that was killed and had this pid
     nulls: dict[str, dict[str, int]] = {}
     rows: dict[str, int] = {}
     try:

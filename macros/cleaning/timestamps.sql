@@ -134,7 +134,8 @@
     {%- set year_part = "cast(split_part(" ~ canon ~ ", '|', 2) as integer)" -%}
     {%- set year = "(case when " ~ year_part ~ " < 100 then 2000 + " ~ year_part ~ " else " ~ year_part ~ " end)" -%}
     case
-        when {{ timestamp_form(text) }} is null then 'unparseable_timestamp'
+        when not ({{ regex_test(text, timestamp_patterns().iso_any) }} or {{ regex_test(text, timestamp_patterns().slashed) }}
+                  or {{ regex_test(text, timestamp_patterns().excel) }}) then 'unparseable_timestamp'
         when split_part({{ canon }}, '|', 1) = 'excel_serial' then 'timestamp_out_of_range'
         when {{ year }} < {{ var('min_valid_timestamp')[:4] | int }}
           or {{ year }} >= {{ var('max_valid_timestamp')[:4] | int }}

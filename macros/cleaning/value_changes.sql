@@ -30,22 +30,40 @@ joined as (
     inner join {{ staging_relation }} as stg on raw.source_row = stg.source_row
 ),
 
+trimmed as (
+    select
+        *,
+        {%- for col in columns %}
+        {{ trim_ws("raw__" ~ col[0]) }} as trim__{{ col[0] }},
+        {{ null_rule("raw__" ~ col[0]) }} as null_rule__{{ col[0] }}{{ "," if not loop.last }}
+        {%- endfor %}
+    from joined
+),
+
+classified as (
+    select
+        *,
+        {%- for col in columns if col[2] == 'timestamp' %}
+        {{ timestamp_form("trim__" ~ col[0]) }} as form__{{ col[0] }},
+        {%- endfor %}
+        1 as _classified
+    from trimmed
+),
+
 logged as (
     {%- for col in columns %}
-    {%- set raw = "raw__" ~ col[0] %}
-    {%- set clean = "clean__" ~ col[0] %}
-    {%- set kind = col[2] %}
+    {%- set c = col[0] %}
     select
         '{{ table_name }}' as table_name,
         source_row,
         row_key,
-        '{{ col[0] }}' as column_name,
-        {{ raw }} as raw_value,
-        cast({{ clean }} as varchar) as clean_value,
-        {{ _change_rule(raw, clean, kind) }} as rule,
-        {{ _failure_reason(raw, clean, kind) }} as reason
-    from joined
-    where {{ raw }} is not null
+        '{{ c }}' as column_name,
+        raw__{{ c }} as raw_value,
+        cast(clean__{{ c }} as varchar) as clean_value,
+        {{ _change_rule(c, col[2]) }} as rule,
+        {{ _failure_reason(c, col[2]) }} as reason
+    from classified
+    where raw__{{ c }} is not null
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 )
@@ -56,29 +74,29 @@ where rule is not null or reason is not null
 
 
 {# The rule that changed a value, or NULL when it was kept as it was (or could not be cleaned). #}
-{% macro _change_rule(raw, clean, kind) -%}
+{% macro _change_rule(c, kind) -%}
     case
-        when {{ null_rule(raw) }} is not null then {{ null_rule(raw) }}
-        when {{ clean }} is null then null
+        when null_rule__{{ c }} is not null then null_rule__{{ c }}
+        when clean__{{ c }} is null then null
         {%- if kind == 'timestamp' %}
-        when {{ timestamp_form(trim_ws(raw)) }} <> 'iso' then 'timestamp_' || {{ timestamp_form(trim_ws(raw)) }}
+        when form__{{ c }} <> 'iso' then 'timestamp_' || form__{{ c }}
         {%- elif kind == 'number' %}
-        when {{ trim_ws(raw) }} like '%,%' then 'decimal_comma'
+        when trim__{{ c }} like '%,%' then 'decimal_comma'
         {%- elif kind == 'vocabulary' %}
-        when {{ clean }} <> {{ trim_ws(raw) }} then 'vocabulary_mapped'
+        when clean__{{ c }} <> trim__{{ c }} then 'vocabulary_mapped'
         {%- endif %}
-        when {{ raw }} <> {{ trim_ws(raw) }} then 'trim'
+        when raw__{{ c }} <> trim__{{ c }} then 'trim'
     end
 {%- endmacro %}
 
 
 {# Why a present value could not be cleaned (the value is NULL in the marts), or NULL. #}
-{% macro _failure_reason(raw, clean, kind) -%}
+{% macro _failure_reason(c, kind) -%}
     {%- if kind in ('timestamp', 'number', 'boolean') -%}
     case
-        when {{ clean }} is not null or {{ null_rule(raw) }} is not null then null
+        when clean__{{ c }} is not null or null_rule__{{ c }} is not null then null
         {%- if kind == 'timestamp' %}
-        else {{ timestamp_failure(trim_ws(raw)) }}
+        else {{ timestamp_failure("trim__" ~ c) }}
         {%- elif kind == 'number' %}
         else 'unparseable_number'
         {%- else %}

@@ -1,0 +1,124 @@
+"""Driving dbt: one invocation at a time, in a subprocess, with every output inside the run folder.
+
+dbt's target/ and logs/ go under `runs/<run_id>/dbt/`, so runs never share state; its console
+output goes to `runs/<run_id>/dbt.log` and each line into the run log. The results come from
+dbt's own run_results.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .settings import PROFILES_DIR, PROJECT_DIR
+
+# dbt must not try the network: no usage tracking, no version check.
+DBT_ENV = {
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DO_NOT_TRACK": "1",
+    "DBT_VERSION_CHECK": "false",
+    "DBT_PARTIAL_PARSE": "true",
+}
+
+
+@dataclass
+class TestResult:
+    name: str
+    status: str  # pass, fail, warn, error, skipped
+    failures: int | None
+    message: str | None
+    severity: str | None = None
+
+
+@dataclass
+class DbtResult:
+    command: str
+    returncode: int
+    results: list[dict[str, Any]] = field(default_factory=list)
+    log_path: Path | None = None
+
+    def by_type(self, resource_type: str) -> list[dict[str, Any]]:
+        return [r for r in self.results if r["unique_id"].split(".")[0] == resource_type]
+
+    def tests(self) -> list[TestResult]:
+        out = []
+        for r in self.results:
+            kind = r["unique_id"].split(".")[0]
+            if kind not in ("test", "unit_test"):
+                continue
+            out.append(TestResult(
+                name=r["unique_id"].split(".")[2] if kind == "test" else r["unique_id"].split(".", 2)[2],
+                status=r["status"],
+                failures=r.get("failures"),
+                message=r.get("message"),
+            ))
+        return out
+
+    def model_errors(self) -> list[str]:
+        return [
+            f"{r['unique_id']}: {(r.get('message') or '').strip().splitlines()[0] if r.get('message') else 'error'}"
+            for r in self.results
+            if r["unique_id"].split(".")[0] in ("model", "seed", "snapshot") and r["status"] == "error"
+        ]
+
+
+def dbt_executable() -> list[str]:
+    exe = Path(sys.executable).with_name("dbt")
+    if exe.exists():
+        return [str(exe)]
+    return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
+
+
+def run_dbt(
+    args: list[str],
+    *,
+    work_dir: Path,
+    parse_cache: Path | None = None,
+    env: dict[str, str] | None = None,
+    vars: dict[str, Any] | None = None,
+    on_line: Any = None,
+) -> DbtResult:
+    """Run `dbt <args>` from the project directory; returns the parsed run_results.
+
+    `parse_cache`, a file kept between runs, carries dbt's partial-parse state so that a run does
+    not parse the whole project again; dbt itself discards it when the project, vars or profile changed.
+    """
+    target_path = work_dir / "target"
+    partial = target_path / "partial_parse.msgpack"
+    if parse_cache is not None and parse_cache.is_file():
+        target_path.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(parse_cache, partial)
+    log_path = work_dir / "logs"
+    cmd = [*dbt_executable(), *args,
+           "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROFILES_DIR),
+           "--target-path", str(target_path), "--log-path", str(log_path)]
+    if vars:
+        cmd += ["--vars", json.dumps(vars)]
+    full_env = {**os.environ, **DBT_ENV, **(env or {})}
+    work_dir.mkdir(parents=True, exist_ok=True)
+    console = work_dir / "dbt.log"
+    with open(console, "a", encoding="utf-8") as out:
+        proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=full_env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            if on_line is not None:
+                on_line(line.rstrip("\n"))
+        returncode = proc.wait()
+    if parse_cache is not None and partial.is_file():
+        tmp = parse_cache.with_suffix(".tmp")
+        shutil.copyfile(partial, tmp)
+        tmp.replace(parse_cache)
+    results: list[dict[str, Any]] = []
+    rr = target_path / "run_results.json"
+    if rr.exists():
+        results = json.loads(rr.read_text())["results"]
+        rr.replace(work_dir / f"run_results.{args[0]}.json")
+    return DbtResult(command=" ".join(args), returncode=returncode, results=results, log_path=console)

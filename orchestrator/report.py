@@ -1,0 +1,115 @@
+"""What a run did, in numbers: read back from the warehouse after the build.
+
+The same plain SQL runs on DuckDB and PostgreSQL; `query` is any function that takes SQL and
+returns rows as tuples.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .dbt import DbtResult
+
+Query = Callable[[str], Sequence[Sequence[Any]]]
+
+MARTS = {"tickets": "tickets", "comments": "comments", "timesheets": "timesheets"}
+
+
+def warehouse_figures(query: Query, schema: str, raw_schema: str) -> dict[str, Any]:
+    tables: dict[str, dict[str, Any]] = {}
+    for table, mart in MARTS.items():
+        rows_in = query(f'select count(*) from {raw_schema}."{table}"')[0][0]
+        rows_out = query(f'select count(*) from {schema}."{mart}"')[0][0]
+        tables[table] = {"rows_in": rows_in, "rows_out": rows_out, "rows_excluded": 0,
+                         "values_nulled": 0, "values_cleaned": 0}
+    for table, action, n in query(
+        f"select table_name, action, count(distinct source_row) from {schema}.quarantine group by 1, 2"
+    ):
+        key = "rows_excluded" if action == "row_excluded" else "rows_with_values_nulled"
+        tables[table][key] = n
+    for table, n in query(
+        f"select table_name, count(*) from {schema}.quarantine where action = 'value_nulled' group by 1"
+    ):
+        tables[table]["values_nulled"] = n
+    for table, n in query(f"select table_name, count(*) from {schema}.audit_changes group by 1"):
+        tables[table]["values_cleaned"] = n
+    by_rule = {
+        rule: n for rule, n in query(
+            f"select rule, count(*) from {schema}.audit_changes group by 1 order by 2 desc, 1"
+        )
+    }
+    by_reason = {
+        reason: n for reason, n in query(
+            f"select reason, count(*) from {schema}.quarantine group by 1 order by 2 desc, 1"
+        )
+    }
+    by_table_rule: dict[str, dict[str, int]] = {}
+    for table, rule, n in query(
+        f"select table_name, rule, count(*) from {schema}.audit_changes group by 1, 2 order by 1, 3 desc"
+    ):
+        by_table_rule.setdefault(table, {})[rule] = n
+    by_table_reason: dict[str, dict[str, int]] = {}
+    for table, reason, n in query(
+        f"select table_name, reason, count(*) from {schema}.quarantine group by 1, 2 order by 1, 3 desc"
+    ):
+        by_table_reason.setdefault(table, {})[reason] = n
+    return {
+        "tables": tables,
+        "values_cleaned_by_rule": by_rule,
+        "values_cleaned_by_table": by_table_rule,
+        "quarantined_by_reason": by_reason,
+        "quarantined_by_table": by_table_reason,
+    }
+
+
+def test_figures(result: DbtResult) -> dict[str, Any]:
+    tests = result.tests()
+    counts = {"total": len(tests), "passed": 0, "failed": 0, "warned": 0, "errored": 0, "skipped": 0}
+    key = {"pass": "passed", "fail": "failed", "warn": "warned", "error": "errored", "skipped": "skipped"}
+    for t in tests:
+        counts[key.get(t.status, "errored")] += 1
+    counts["failing"] = [
+        {"name": t.name, "status": t.status, "failures": t.failures, "message": t.message}
+        for t in tests if t.status in ("fail", "error")
+    ]
+    counts["warnings"] = [
+        {"name": t.name, "failures": t.failures} for t in tests if t.status == "warn"
+    ]
+    return counts
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """A short summary for people."""
+    lines = [
+        f"Run {report['run_id']} ({report['target']}): {report['outcome']} in {report['seconds']:.1f}s",
+        f"  source  {report['source']['path']}  sha256 {report['source']['sha256_before'][:12]}… "
+        + ("unchanged" if report['source'].get('unchanged') else "CHANGED"),
+    ]
+    wh = report.get("warehouse")
+    if wh:
+        for table, t in wh["tables"].items():
+            lines.append(
+                f"  {table:<11} {t['rows_in']:>9,} rows in → {t['rows_out']:>9,} out, "
+                f"{t['rows_excluded']:,} excluded, {t['values_nulled']:,} values nulled, "
+                f"{t['values_cleaned']:,} values cleaned"
+            )
+        if wh["values_cleaned_by_rule"]:
+            lines.append("  cleaned     " + ", ".join(f"{k} {v:,}" for k, v in wh["values_cleaned_by_rule"].items()))
+        if wh["quarantined_by_reason"]:
+            lines.append("  quarantined " + ", ".join(f"{k} {v:,}" for k, v in wh["quarantined_by_reason"].items()))
+    tests = report.get("tests")
+    if tests:
+        lines.append(
+            f"  tests       {tests['passed']} passed, {tests['warned']} warned, "
+            f"{tests['failed'] + tests['errored']} failed"
+        )
+        for t in tests["failing"]:
+            lines.append(f"    FAILED {t['name']}" + (f" ({t['failures']} failing rows)" if t["failures"] else ""))
+    steps = report.get("steps", {})
+    if steps:
+        lines.append("  steps       " + ", ".join(f"{k} {v.get('seconds', 0):.1f}s" for k, v in steps.items()))
+    if report.get("error"):
+        lines.append(f"  error       {report['error']}")
+    lines.append(f"  report      {report['report_path']}")
+    return lines

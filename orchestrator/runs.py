@@ -1,0 +1,85 @@
+"""A run: its id, its folder `runs/<run_id>/`, its steps with durations, and its log.
+
+The log is JSON lines (`log.jsonl`): run id, step, level, message and fields, one object a line.
+People read the same events as short lines on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time plus a short random suffix, e.g. 20261122T081500Z_3f9a."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "_" + secrets.token_hex(2)
+
+
+@dataclass
+class Run:
+    run_id: str
+    run_dir: Path
+    quiet: bool = False
+    steps: dict[str, dict[str, Any]] = field(default_factory=dict)
+    started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+    @classmethod
+    def create(cls, runs_dir: Path, quiet: bool = False) -> Run:
+        run_id = new_run_id()
+        run_dir = runs_dir / run_id
+        run_dir.mkdir(parents=True, exist_ok=False)
+        return cls(run_id=run_id, run_dir=run_dir, quiet=quiet)
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "log.jsonl"
+
+    def log(self, message: str, *, step: str | None = None, level: str = "info", **fields: Any) -> None:
+        record = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "run_id": self.run_id,
+            "step": step,
+            "level": level,
+            "message": message,
+            **fields,
+        }
+        with open(self.log_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, default=str) + "\n")
+        if not self.quiet and level != "debug":
+            prefix = f"[{step}] " if step else ""
+            print(f"{prefix}{message}", file=sys.stderr, flush=True)
+
+    @contextmanager
+    def step(self, name: str) -> Iterator[dict[str, Any]]:
+        """Time a step; its record (status, seconds, and anything the body adds) goes to the report."""
+        record: dict[str, Any] = {"status": "running"}
+        self.steps[name] = record
+        self.log(f"{name} ...", step=name)
+        t0 = time.perf_counter()
+        try:
+            yield record
+        except BaseException as exc:
+            record["status"] = "failed"
+            record["error"] = str(exc)
+            raise
+        else:
+            record["status"] = "ok"
+        finally:
+            record["seconds"] = round(time.perf_counter() - t0, 3)
+            self.log(f"{name} {record['status']} in {record['seconds']:.1f}s", step=name,
+                     level="info" if record["status"] == "ok" else "error", seconds=record["seconds"])
+
+    def write_json(self, name: str, payload: Any) -> Path:
+        path = self.run_dir / name
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+        tmp.replace(path)
+        return path
