@@ -118,6 +118,47 @@ def full(
         raise outcome.error
 
 
+@app.command()
+@handles_errors
+def profile(
+    source: Path = typer.Option(..., "--source", help="Any SQLite file (opened read-only)."),
+    json_out: Path | None = typer.Option(None, "--json", help="Write the profile as JSON here."),  # noqa: B008
+    html_out: Path | None = typer.Option(None, "--html", help="Write the HTML report here."),  # noqa: B008
+    day_first: bool | None = typer.Option(
+        None, "--day-first/--month-first", help="Day/month order to expect (default: dbt var day_first)."
+    ),
+    max_unparseable: float | None = typer.Option(
+        None, "--max-unparseable-date-share", help="Halt above this share of bad dates in a column (0.20)."
+    ),
+    max_mismatch: float | None = typer.Option(
+        None, "--max-type-mismatch-share", help="Halt above this share of type-mismatched columns (0.10)."
+    ),
+    min_score: float | None = typer.Option(None, "--min-score", help="Halt under this quality score (80)."),
+    halt_on_order: bool | None = typer.Option(
+        None, "--halt-on-order-conflict/--no-halt-on-order-conflict", help="Halt on day/month evidence "
+        "against the configured order (default: halt). Each threshold also reads SDRUN_BREAKER_<NAME>.",
+    ),
+) -> None:
+    """Gate 1: profile every value of a SQLite file; exit 3 when the circuit breaker trips."""
+    from . import profile as gate
+    from .errors import EXIT_GATE
+
+    thresholds = gate.Thresholds.from_env(
+        max_unparseable_date_share=max_unparseable, max_type_mismatch_share=max_mismatch,
+        min_score=min_score, halt_on_order_conflict=halt_on_order,
+    )  # fmt: skip
+    result = gate.profile_source(source, day_first=day_first, thresholds=thresholds)
+    if json_out:
+        gate.write_json(result, json_out)
+    if html_out:
+        gate.write_html(result, html_out)
+    gate.print_summary(result)
+    for trip in result["breaker"]["trips"]:
+        typer.echo(f"Error: {trip['message']}", err=True)
+    if result["breaker"]["halted"]:
+        raise typer.Exit(EXIT_GATE)
+
+
 def main() -> None:
     app()
 

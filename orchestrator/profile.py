@@ -19,6 +19,7 @@ The declared type of a column is reported and compared, never trusted.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -39,6 +40,7 @@ import yaml
 
 from .errors import GateHalted, SourceError, UsageError
 from .settings import PROJECT_DIR
+from .source import check_sqlite_file, connect_readonly, expected_tables
 
 SCHEMA_VERSION = 1
 DBT_PROJECT_YML = PROJECT_DIR / "dbt_project.yml"
@@ -47,8 +49,6 @@ DEFAULT_SENTINELS = ["N/A", "n/a", "NA", "-", "--", "NULL", "null", "None", "#N/
 
 # A type is detected when at least this share of a column's present values fit it.
 DETECT_MIN_SHARE = 0.5
-# Tables up to this many rows get an exact distinct count; larger ones a HyperLogLog estimate.
-EXACT_DISTINCT_MAX_ROWS = 1_000_000
 # Excel stores dates as days since 1899-12-30; these bounds are 2000-01-01 and 2099-12-31.
 EXCEL_SERIAL_MIN, EXCEL_SERIAL_MAX = 36526, 73051
 BOOLEAN_WORDS = ("true", "false", "yes", "no", "y", "n", "t", "f")
@@ -79,7 +79,6 @@ _TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?: ?[AaPp][Mm])?)?"
 _ZONE = r"(?:Z| ?[+-]\d{2}:?\d{2})?"
 RE_DATE = rf"(?:{_NUMERIC_DATE}|{_NAMED_DATE}){_TIME}{_ZONE}"
 # parts of a date-like value
-RE_LEADING_ZERO = r"^0\d|^\d{1,4}[-/.]0\d|^\d{4}[-/.]\d{1,2}[-/.]0\d|[ T]0\d:"
 RE_YEAR_FIRST = r"^\d{4}[-/.]"
 RE_DAY_MONTH = r"^\d{1,2}[-/.]\d"
 RE_NUM_DATE_PARTS = r"^(\d{1,4})[-/.](\d{1,2})[-/.](\d{1,4})"
@@ -105,21 +104,22 @@ class ProjectSettings:
 
 
 def project_settings(project_dir: Path = PROJECT_DIR) -> ProjectSettings:
-    """Read `vars.day_first` from dbt_project.yml and the `value` column of seeds/sentinel_values.csv;
-    fall back to day-first and the default sentinels when a file is missing."""
+    """What the dbt project declares once: `vars.day_first` and `vars.sentinels` in dbt_project.yml
+    (the sentinels may instead come from a seed seeds/sentinel_values.csv, column `value`).
+    Falls back to day-first and DEFAULT_SENTINELS when neither is declared."""
     day_first, day_from = True, "default"
+    sentinels, sent_from = list(DEFAULT_SENTINELS), "default"
     yml = project_dir / "dbt_project.yml"
     if yml.is_file():
-        doc = yaml.safe_load(yml.read_text()) or {}
-        value = (doc.get("vars") or {}).get("day_first")
-        if value is not None:
-            day_first, day_from = _as_bool(value, "day_first"), str(yml)
-    sentinels, sent_from = list(DEFAULT_SENTINELS), "default"
+        project_vars = (yaml.safe_load(yml.read_text()) or {}).get("vars") or {}
+        if project_vars.get("day_first") is not None:
+            day_first, day_from = _as_bool(project_vars["day_first"], "day_first"), f"{yml} (vars.day_first)"
+        if project_vars.get("sentinels"):
+            sentinels, sent_from = [str(v) for v in project_vars["sentinels"]], f"{yml} (vars.sentinels)"
     seed = project_dir / "seeds" / "sentinel_values.csv"
-    if seed.is_file():
+    if sent_from == "default" and seed.is_file():
         with open(seed, newline="", encoding="utf-8") as f:
-            rows = [r.get("value") for r in csv.DictReader(f)]
-        found = [r for r in rows if r is not None and r != ""]
+            found = [r["value"] for r in csv.DictReader(f) if r.get("value")]
         if found:
             sentinels, sent_from = found, str(seed)
     return ProjectSettings(day_first, sentinels, day_from, sent_from)
@@ -199,32 +199,9 @@ def lit(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def check_file(path: Path) -> None:
-    """File-level checks only (exists, regular, SQLite header, not truncated)."""
-    from . import source
-
-    checker = getattr(source, "check_sqlite_file", None)
-    if checker is not None:
-        checker(path)
-        return
-    path = Path(path)
-    if not path.exists():
-        raise SourceError(f"{path}: file not found")
-    if not path.is_file():
-        raise SourceError(f"{path}: not a regular file")
-    if path.stat().st_size == 0:
-        raise SourceError(f"{path}: empty file, not a SQLite database")
-    with open(path, "rb") as f:
-        head = f.read(100)
-    if not head.startswith(source.SQLITE_MAGIC) or len(head) < 100:
-        raise SourceError(f"{path}: not a SQLite database (file header does not match)")
-
-
 def inspect_tables(con: sqlite3.Connection) -> list[TableInfo]:
     """Every user table with its columns, declared types, declared key and foreign keys, plus the keys
     and references the servicedesk sources declare (models/staging/servicedesk/_servicedesk__sources.yml)."""
-    from .source import expected_tables
-
     names = [
         r[0]
         for r in con.execute(
@@ -232,11 +209,9 @@ def inspect_tables(con: sqlite3.Connection) -> list[TableInfo]:
             "order by rowid"
         )
     ]
-    known_keys = {}
-    try:
+    known_keys: dict[str, str] = {}
+    with contextlib.suppress(OSError, KeyError, StopIteration, yaml.YAMLError):  # project files absent
         known_keys = {s.name: s.key for s in expected_tables() if s.key}
-    except (OSError, KeyError, StopIteration, yaml.YAMLError):  # pragma: no cover - project files absent
-        pass
     tables = []
     for name in names:
         info = con.execute(f"pragma table_info({q(name)})").fetchall()
@@ -260,37 +235,40 @@ def inspect_tables(con: sqlite3.Connection) -> list[TableInfo]:
     by_name = {t.name: t for t in tables}
     for (child, col), (parent, pcol) in SERVICEDESK_REFERENCES.items():
         ct, pt = by_name.get(child), by_name.get(parent)
-        if ct and pt and col in {c.name for c in ct.columns} and pcol in {c.name for c in pt.columns}:
-            if not any(r[0] == col for r in ct.references):
-                ct.references.append((col, parent, pcol, "servicedesk sources"))
+        if (
+            ct
+            and pt
+            and col in {c.name for c in ct.columns}
+            and pcol in {c.name for c in pt.columns}
+            and not any(r[0] == col for r in ct.references)
+        ):
+            ct.references.append((col, parent, pcol, "servicedesk sources"))
     return tables
 
 
 def storage_classes(path: Path, tables: list[TableInfo]) -> dict[str, dict[str, dict[str, int]]]:
-    """SQLite's own storage class of every value, counted in SQLite (one scan per table)."""
-    from .source import connect_readonly
-
+    """SQLite's own storage class of every value, counted by SQLite itself in one scan per table.
+    Two classes share one sum (the second counted in units of 2**32), which halves the work."""
+    high = 1 << 32
     out: dict[str, dict[str, dict[str, int]]] = {}
     con = connect_readonly(path)
     try:
         for t in tables:
+            out[t.name] = {}
             if not t.columns:
-                out[t.name] = {}
                 continue
             parts = []
+            for c in t.columns:
+                ty = f"typeof({q(c.name)})"
+                parts.append(f"sum(CASE {ty} WHEN 'text' THEN 1 WHEN 'integer' THEN {high} ELSE 0 END)")
+                parts.append(f"sum(CASE {ty} WHEN 'real' THEN 1 WHEN 'blob' THEN {high} ELSE 0 END)")
+            row = con.execute(f"select count(*), {', '.join(parts)} from {q(t.name)}").fetchone()
+            rows = row[0]
             for i, c in enumerate(t.columns):
-                for cls in ("integer", "real", "text", "blob", "null"):
-                    parts.append(f"total(typeof({q(c.name)}) = '{cls}') as c{i}_{cls}")
-            cur = con.execute(f"select {', '.join(parts)} from {q(t.name)}")
-            values = dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))
-            out[t.name] = {
-                c.name: {
-                    cls: int(values[f"c{i}_{cls}"])
-                    for cls in ("integer", "real", "text", "blob", "null")
-                    if values[f"c{i}_{cls}"]
-                }
-                for i, c in enumerate(t.columns)
-            }
+                a, b = row[1 + 2 * i] or 0, row[2 + 2 * i] or 0
+                counts = {"integer": a // high, "real": b % high, "text": a % high, "blob": b // high}
+                counts["null"] = rows - sum(counts.values())
+                out[t.name][c.name] = {k: v for k, v in counts.items() if v}
     finally:
         con.close()
     return out
@@ -351,135 +329,137 @@ def _class_expr(v: str, t: str, sentinels: list[str]) -> str:
     )
 
 
-def column_counters_sql(table: str, columns: list[str], sentinels: list[str], exact_distinct: bool) -> str:
-    """One aggregate query computing every column's counters over every row of one table."""
-    raw = ", ".join(f"{q(c)} AS v{i}" for i, c in enumerate(columns))
-    trimmed = ", ".join(f"v{i}, trim(v{i}, {_ws()}) AS t{i}" for i in range(len(columns)))
-    classed = ", ".join(
-        f"v{i}, t{i}, {_class_expr(f'v{i}', f't{i}', sentinels)} AS k{i}" for i in range(len(columns))
-    )
-    numbers = ", ".join(
-        f"v{i}, t{i}, k{i}, CASE WHEN k{i} IN ({K_INT}, {K_REAL_DOT}, {K_REAL_COMMA}) "
-        f"THEN TRY_CAST(replace(t{i}, ',', '.') AS DOUBLE) END AS x{i}"
-        for i in range(len(columns))
-    )
-    aggs = ["count(*) AS row_count"]
-    for i in range(len(columns)):
-        k = f"k{i}"
-        for name, cls in (
-            ("null", K_NULL), ("empty", K_EMPTY), ("whitespace", K_WS), ("sentinel", K_SENTINEL),
-            ("integer", K_INT), ("real_dot", K_REAL_DOT), ("real_comma", K_REAL_COMMA),
-            ("boolean_word", K_BOOL), ("date_like", K_DATE), ("text", K_TEXT),
-        ):  # fmt: skip
-            aggs.append(f"count(*) FILTER ({k} = {cls}) AS c{i}_{name}")
-        aggs += [
-            f"count(*) FILTER ({k} = {K_INT} AND t{i} IN ('0', '1')) AS c{i}_zero_one",
-            f"count(*) FILTER ({k} > {K_SENTINEL} AND v{i} <> t{i}) AS c{i}_untrimmed",
-            f"histogram(t{i}) FILTER ({k} = {K_SENTINEL}) AS c{i}_sentinel_values",
-            f"min(TRY_CAST(t{i} AS HUGEINT)) FILTER ({k} = {K_INT}) AS c{i}_int_min",
-            f"max(TRY_CAST(t{i} AS HUGEINT)) FILTER ({k} = {K_INT}) AS c{i}_int_max",
-            f"min(x{i}) AS c{i}_num_min",
-            f"max(x{i}) AS c{i}_num_max",
-            f"count(*) FILTER (x{i} BETWEEN {EXCEL_SERIAL_MIN} AND {EXCEL_SERIAL_MAX}) AS c{i}_excel",
-            f"min(length(v{i})) FILTER ({k} > {K_SENTINEL}) AS c{i}_len_min",
-            f"max(length(v{i})) FILTER ({k} > {K_SENTINEL}) AS c{i}_len_max",
-            (f"count(DISTINCT v{i})" if exact_distinct else f"approx_count_distinct(v{i})") + f" AS c{i}_distinct",
-        ]
-    return (
-        f"WITH r AS (SELECT {raw} FROM src.{q(table)}), "
-        f"t AS (SELECT {trimmed} FROM r), "
-        f"k AS (SELECT {classed} FROM t), "
-        f"n AS (SELECT {numbers} FROM k) "
-        f"SELECT {', '.join(aggs)} FROM n"
-    )
+def _list(values: Iterable[str]) -> str:
+    return "[" + ", ".join(lit(v) for v in values) + "]"
 
 
 def _num(expr: str) -> str:
     return f"TRY_CAST(nullif({expr}, '') AS INTEGER)"
 
 
-def date_shapes_sql(table: str, columns: dict[int, str], with_excel: set[int]) -> str:
-    """Group the date-like values of some columns by shape (digits as 9, month names as Mon) and
-    whether a day, month or hour field has a leading zero; per group: count, examples, day/month
-    evidence, and the values parsed both day-first and month-first (count, min, max)."""
-    sel = ", ".join(f"trim({q(c)}, {_ws()}) AS {q(str(i))}" for i, c in columns.items())
-    is_date = f"regexp_full_match(v, {lit(RE_DATE)})"
-    is_excel = (
-        f"(col IN ({', '.join(lit(str(i)) for i in sorted(with_excel)) or 'NULL'}) "
-        f"AND regexp_full_match(v, {lit(RE_INTEGER + '|' + RE_REAL_DOT + '|' + RE_REAL_COMMA)}) "
-        f"AND TRY_CAST(replace(v, ',', '.') AS DOUBLE) BETWEEN {EXCEL_SERIAL_MIN} AND {EXCEL_SERIAL_MAX})"
-    )
-    shape = (
-        "CASE WHEN is_excel THEN 'EXCEL' ELSE regexp_replace(regexp_replace(v, '[0-9]', '9', 'g'), "
-        f"{lit(_RE_MONTH)}, 'Mon', 'g') END"
-    )
-    lz = f"NOT is_excel AND regexp_matches(v, {lit(RE_LEADING_ZERO)})"
-    kind = (
-        "CASE WHEN is_excel THEN 'excel' "
-        f"WHEN regexp_matches(v, {lit(RE_YEAR_FIRST)}) THEN 'ymd' "
-        f"WHEN regexp_matches(v, {lit(RE_DAY_MONTH)}) THEN 'dmy' ELSE 'named' END"
-    )
-    num_date = f"regexp_extract(v, {lit(RE_NUM_DATE_PARTS)}, ['a', 'b', 'c'])"
-    named1 = f"regexp_extract(v, {lit(RE_NAMED1_PARTS)}, ['d', 'mon', 'y'])"
-    named2 = f"regexp_extract(v, {lit(RE_NAMED2_PARTS)}, ['mon', 'd', 'y'])"
-    tm = f"regexp_extract(v, {lit(RE_TIME_PARTS)}, ['h', 'mi', 's', 'f'])"
-    months = "['jan','feb','mar','apr','may','jun','jul','aug','sep','oct','nov','dec']"
+def _year(e: str) -> str:
+    n = _num(e)
+    return f"CASE WHEN length({e}) = 2 THEN {n} + CASE WHEN {n} < 70 THEN 2000 ELSE 1900 END ELSE {n} END"
 
-    def year(e: str) -> str:
-        return (
-            f"CASE WHEN length({e}) = 2 THEN {_num(e)} + CASE WHEN {_num(e)} < 70 THEN 2000 ELSE 1900 END "
-            f"ELSE {_num(e)} END"
-        )
+
+def table_scan_sql(table: str, columns: list[str], sentinels: list[str]) -> str:
+    """The one query that reads every value of a table.
+
+    Every value is classified once (NULL, empty, whitespace-only, sentinel, integer, real with a
+    point or a comma, boolean word, date-like, text). Date-like values, and numbers in the Excel
+    serial range, also get their shape (digits as 9, month names as Mon), whether a day, month or
+    hour field has a leading zero, their day/month evidence and their value parsed day-first and
+    month-first. The result has one row per (column, class, shape, kind, leading zero) group, so it
+    stays small however many rows the table has."""
+    sel = ", ".join(f"{q(c)} AS {q(str(i))}" for i, c in enumerate(columns))
+    names = ", ".join(q(str(i)) for i in range(len(columns)))
+    cls = (
+        f"CASE WHEN v IS NULL THEN {K_NULL} WHEN v = '' THEN {K_EMPTY} WHEN t = '' THEN {K_WS} "
+        f"WHEN list_contains({_list(sorted({x.lower() for x in sentinels}))}, lower(t)) THEN {K_SENTINEL} "
+        f"WHEN regexp_matches(t, '^[-+.0-9]') THEN CASE "
+        f"WHEN regexp_full_match(t, {lit(RE_INTEGER)}) THEN {K_INT} "
+        f"WHEN regexp_full_match(t, {lit(RE_REAL_DOT)}) THEN {K_REAL_DOT} "
+        f"WHEN regexp_full_match(t, {lit(RE_REAL_COMMA)}) THEN {K_REAL_COMMA} "
+        f"WHEN regexp_full_match(t, {lit(RE_DATE)}) THEN {K_DATE} ELSE {K_TEXT} END "
+        f"WHEN length(t) <= 5 AND list_contains({_list(BOOLEAN_WORDS)}, lower(t)) THEN {K_BOOL} "
+        f"WHEN regexp_full_match(t, {lit(RE_DATE)}) THEN {K_DATE} ELSE {K_TEXT} END"
+    )
+    digits9 = "translate(t, '0123456789', '9999999999')"
+    shape = (
+        f"CASE WHEN k = {K_DATE} THEN CASE WHEN regexp_matches(t, '[A-Za-z]{{3}}') "
+        f"THEN regexp_replace({digits9}, {lit(_RE_MONTH)}, 'Mon', 'g') ELSE {digits9} END "
+        f"WHEN x BETWEEN {EXCEL_SERIAL_MIN} AND {EXCEL_SERIAL_MAX} THEN 'EXCEL' END"
+    )
+    months = _list(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])
+    excel_ts = "TIMESTAMP '1899-12-30' + to_seconds(round(x * 86400)::BIGINT)"
 
     def mk(y: str, m: str, d: str) -> str:
-        return f"try(make_timestamp({y}, {m}, {d}, hh, mi, ss))"
+        # checked first: an invalid date raising inside try() costs a C++ exception per value
+        leap = f"(({y}) % 4 = 0 AND (({y}) % 100 <> 0 OR ({y}) % 400 = 0))"
+        days = (
+            f"CASE WHEN ({m}) = 2 THEN CASE WHEN {leap} THEN 29 ELSE 28 END "
+            f"WHEN ({m}) IN (4, 6, 9, 11) THEN 30 ELSE 31 END"
+        )
+        ok = (
+            f"({y}) BETWEEN 1 AND 9999 AND ({m}) BETWEEN 1 AND 12 AND ({d}) BETWEEN 1 AND {days} "
+            "AND hh BETWEEN 0 AND 23 AND mi BETWEEN 0 AND 59 AND ss >= 0 AND ss < 60"
+        )
+        return f"CASE WHEN {ok} THEN make_timestamp({y}, {m}, {d}, hh, mi, ss) END"
 
-    excel_ts = (
-        "TIMESTAMP '1899-12-30' + "
-        "to_seconds(round(TRY_CAST(replace(v, ',', '.') AS DOUBLE) * 86400)::BIGINT)"
+    def z(e: str) -> str:  # '1' when a two-digit field starts with a zero
+        return f"CASE WHEN length({e}) = 2 AND left({e}, 1) = '0' THEN '1' ELSE '0' END"
+
+    def when_date(expr: str) -> str:
+        return f"CASE WHEN shape IS NOT NULL THEN {expr} END"
+
+    ws = lit(WHITESPACE)
+    trimmed = (
+        f"CASE WHEN v = '' THEN v WHEN contains({ws}, left(v, 1)) OR contains({ws}, right(v, 1)) "
+        f"THEN trim(v, {ws}) ELSE v END"
     )
-    named_ts = mk("nyear", "nmon", "nday")
+    named_ts = mk(_year("nm.y"), f"list_position({months}, lower(left(nm.mon, 3)))", _num("nm.d"))
+    h = _num("tm.h")
     return f"""
 WITH r AS (SELECT {sel} FROM src.{q(table)}),
-u AS (UNPIVOT r ON {", ".join(q(str(i)) for i in columns)} INTO NAME col VALUE v),
-c AS (SELECT col, v, {is_excel} AS is_excel FROM u WHERE v <> ''),
-d AS (SELECT col, v, is_excel FROM c WHERE is_excel OR {is_date}),
-p AS (
-  SELECT col, v, {shape} AS shape, {lz} AS lz, {kind} AS kind, {num_date} AS nd,
-         CASE WHEN {named1}.mon <> '' THEN {named1} ELSE {named2} END AS nm, {tm} AS tm,
-         regexp_matches(v, '[Pp][Mm]') AS pm, regexp_matches(v, '[Aa][Mm]') AS am
-  FROM d),
-q AS (
-  SELECT col, v, shape, lz, kind, nd, nm,
-         CASE WHEN tm.h = '' THEN 0
-              WHEN pm AND {_num('tm.h')} < 12 THEN {_num('tm.h')} + 12
-              WHEN am AND {_num('tm.h')} = 12 THEN 0 ELSE {_num('tm.h')} END AS hh,
-         coalesce({_num('tm.mi')}, 0) AS mi,
-         coalesce({_num('tm.s')}, 0)
-           + coalesce(TRY_CAST(nullif(tm.f, '') AS DOUBLE) / pow(10, length(tm.f)), 0) AS ss,
-         {_num('nd.a')} AS f1, {_num('nd.b')} AS f2,
-         {year('nm.y')} AS nyear, list_position({months}, lower(left(nm.mon, 3))) AS nmon,
-         {_num('nm.d')} AS nday
-  FROM p),
-s AS (
-  SELECT col, v, shape, lz, kind, f1, f2,
-    CASE kind WHEN 'excel' THEN {excel_ts}
-              WHEN 'ymd' THEN {mk(_num('nd.a'), 'f2', _num('nd.c'))}
-              WHEN 'dmy' THEN {mk(year('nd.c'), 'f2', 'f1')}
-              ELSE {named_ts} END AS ts_df,
-    CASE kind WHEN 'excel' THEN {excel_ts}
-              WHEN 'ymd' THEN {mk(_num('nd.a'), 'f2', _num('nd.c'))}
-              WHEN 'dmy' THEN {mk(year('nd.c'), 'f1', 'f2')}
-              ELSE {named_ts} END AS ts_mf
-  FROM q)
-SELECT col, shape, lz, kind, count(*) AS n,
-  min(v) AS ex1, max(v) AS ex2, arg_min(v, hash(v)) AS ex3,
-  count(*) FILTER (kind = 'dmy' AND f1 > 12 AND f2 <= 12) AS first_over_12,
-  count(*) FILTER (kind = 'dmy' AND f2 > 12 AND f1 <= 12) AS second_over_12,
-  count(*) FILTER (kind = 'dmy' AND f1 <= 12 AND f2 <= 12) AS ambiguous,
-  count(ts_df) AS ok_df, min(ts_df) AS min_df, max(ts_df) AS max_df,
-  count(ts_mf) AS ok_mf, min(ts_mf) AS min_mf, max(ts_mf) AS max_mf
-FROM s GROUP BY ALL
+u AS (FROM r UNPIVOT INCLUDE NULLS (v FOR col IN ({names}))),
+dv AS (SELECT col, v, count(*) AS n FROM u GROUP BY col, v),
+t AS (SELECT col, v, n, {trimmed} AS t FROM dv),
+k AS (SELECT col, v, n, t, {cls} AS k FROM t),
+x AS (SELECT col, v, n, t, k,
+        CASE WHEN k IN ({K_INT}, {K_REAL_DOT}, {K_REAL_COMMA})
+             THEN TRY_CAST(replace(t, ',', '.') AS DOUBLE) END AS x
+      FROM k),
+s AS (SELECT col, v, n, t, k, x, {shape} AS shape FROM x),
+d AS (SELECT col, v, n, t, k, x, shape,
+        CASE WHEN shape = 'EXCEL' THEN 'excel'
+             WHEN shape IS NULL THEN NULL
+             WHEN regexp_matches(t, {lit(RE_YEAR_FIRST)}) THEN 'ymd'
+             WHEN regexp_matches(t, {lit(RE_DAY_MONTH)}) THEN 'dmy' ELSE 'named' END AS kind,
+        {when_date(f"regexp_extract(t, {lit(RE_NUM_DATE_PARTS)}, ['a', 'b', 'c'])")} AS nd,
+        {when_date(f"CASE WHEN regexp_matches(t, '^[0-9]') "
+                   f"THEN regexp_extract(t, {lit(RE_NAMED1_PARTS)}, ['d', 'mon', 'y']) "
+                   f"ELSE regexp_extract(t, {lit(RE_NAMED2_PARTS)}, ['mon', 'd', 'y']) END")} AS nm,
+        {when_date(f"regexp_extract(t, {lit(RE_TIME_PARTS)}, ['h', 'mi', 's', 'f'])")} AS tm,
+        {when_date("regexp_matches(t, '[Pp][Mm]')")} AS pm,
+        {when_date("regexp_matches(t, '[Aa][Mm]')")} AS am
+      FROM s),
+e AS (SELECT col, v, n, t, k, x, shape, kind, nd, nm,
+        CASE kind WHEN 'ymd' THEN {z('nd.b')} || {z('nd.c')} WHEN 'dmy' THEN {z('nd.a')} || {z('nd.b')}
+                  WHEN 'named' THEN {z('nm.d')} ELSE '' END
+          || CASE WHEN shape IS NOT NULL AND tm.h <> '' THEN {z('tm.h')} ELSE '' END AS lz,
+        CASE WHEN shape IS NULL OR tm.h = '' THEN 0 WHEN pm AND {h} < 12 THEN {h} + 12
+             WHEN am AND {h} = 12 THEN 0 ELSE {h} END AS hh,
+        {when_date(f"coalesce({_num('tm.mi')}, 0)")} AS mi,
+        {when_date(f"coalesce({_num('tm.s')}, 0) + "
+                   f"coalesce(TRY_CAST(nullif(tm.f, '') AS DOUBLE) / pow(10, length(tm.f)), 0)")} AS ss,
+        {when_date(_num("nd.a"))} AS f1, {when_date(_num("nd.b"))} AS f2
+      FROM d),
+f AS (SELECT col, v, n, t, k, x, shape, kind, lz, f1, f2,
+        CASE kind WHEN 'excel' THEN {excel_ts} WHEN 'ymd' THEN {mk(_num('nd.a'), 'f2', _num('nd.c'))}
+                  WHEN 'dmy' THEN {mk(_year('nd.c'), 'f2', 'f1')} WHEN 'named' THEN {named_ts} END AS ts_df,
+        CASE kind WHEN 'dmy' THEN {mk(_year('nd.c'), 'f1', 'f2')} END AS ts_md
+      FROM e),
+g AS (SELECT col, v, n, t, k, x, shape, kind, lz, f1, f2, ts_df,
+        CASE kind WHEN 'dmy' THEN ts_md ELSE ts_df END AS ts_mf
+      FROM f),
+h AS (SELECT *, ts_df IS NOT NULL OR ts_mf IS NOT NULL AS ok FROM g)
+SELECT col, k, shape, kind, lz, sum(n) AS n, count(v) AS distinct_n,
+  coalesce(sum(n) FILTER (k = {K_INT} AND (t = '0' OR t = '1')), 0) AS zero_one,
+  coalesce(sum(n) FILTER (k > {K_SENTINEL} AND v <> t), 0) AS untrimmed,
+  min(length(v)) FILTER (k > {K_SENTINEL}) AS len_min, max(length(v)) FILTER (k > {K_SENTINEL}) AS len_max,
+  list({{'value': t, 'n': n}}) FILTER (k = {K_SENTINEL}) AS sentinel_values,
+  min(TRY_CAST(t AS HUGEINT)) FILTER (k = {K_INT}) AS int_min,
+  max(TRY_CAST(t AS HUGEINT)) FILTER (k = {K_INT}) AS int_max,
+  min(x) AS num_min, max(x) AS num_max,
+  min(v) FILTER (ok) AS ex1, max(v) FILTER (ok) AS ex2, arg_min(v, hash(v)) FILTER (ok) AS ex3,
+  min(v) FILTER (shape IS NOT NULL AND NOT ok) AS bad_ex,
+  any_value(v) FILTER (k = {K_TEXT}) AS text_ex,
+  coalesce(sum(n) FILTER (kind = 'dmy' AND f1 > 12 AND ts_df IS NOT NULL), 0) AS first_over_12,
+  coalesce(sum(n) FILTER (kind = 'dmy' AND f2 > 12 AND ts_mf IS NOT NULL), 0) AS second_over_12,
+  coalesce(sum(n) FILTER (kind = 'dmy' AND ts_df IS NOT NULL AND ts_mf IS NOT NULL), 0) AS ambiguous,
+  coalesce(sum(n) FILTER (ts_df IS NOT NULL), 0) AS ok_df, min(ts_df) AS min_df, max(ts_df) AS max_df,
+  coalesce(sum(n) FILTER (ts_mf IS NOT NULL), 0) AS ok_mf, min(ts_mf) AS min_mf, max(ts_mf) AS max_mf
+FROM h GROUP BY col, k, shape, kind, lz
 """
 
 
@@ -591,54 +571,57 @@ def _skeleton(tokens: list[tuple[str, int | str]]) -> tuple[Any, ...]:
     return tuple((k, None if k in _PADDABLE else w) for k, w in tokens)
 
 
-def _short_positions(tokens: list[tuple[str, int | str]]) -> set[int]:
-    return {i for i, (k, w) in enumerate(tokens) if k in _PADDABLE and w == 1}
+def build_formats(groups: list[dict[str, Any]], day_first: bool, suffix: str) -> list[dict[str, Any]]:
+    """Turn the shape groups of one column into its date formats (only values that parse count).
 
-
-def build_formats(groups: list[dict[str, Any]], day_first: bool) -> list[dict[str, Any]]:
-    """Turn shape groups of one column into formats.
-
-    Shapes that differ only in the width of day, month or hour fields are one format family. A family
-    is written without padding (D/M/YYYY) when some value has a one-digit field, with padding
-    (DD/MM/YYYY) when some value has a leading zero; when both occur they are two formats, and values
-    that show neither (e.g. 25/12/2012) join the larger one."""
+    Shapes that differ only in the width of day, month or hour fields form one family. Per field, a
+    family writes it without padding (D, M, H) when some value has one digit there, with padding
+    (DD, MM, HH) otherwise; only when one field shows both one-digit values and leading zeros does the
+    family split into two formats, and values showing neither (e.g. 25) join the larger one."""
     families: dict[tuple[Any, ...], list[tuple[dict[str, Any], Shape]]] = defaultdict(list)
     for g in groups:
         shape = parse_shape(g["shape"], day_first)
-        if shape is None:  # pragma: no cover - RE_DATE and _SHAPE_RE describe the same language
+        if shape is None or not g[f"ok_{suffix}"]:
             continue
         families[_skeleton(shape.tokens)].append((g, shape))
     formats: dict[str, dict[str, Any]] = {}
     for members in families.values():
-        short = [(g, s) for g, s in members if _short_positions(s.tokens)]
-        padded = [(g, s) for g, s in members if not _short_positions(s.tokens) and g["lz"]]
-        wide = [(g, s) for g, s in members if not _short_positions(s.tokens) and not g["lz"]]
-        n_short, n_padded = sum(g["n"] for g, _ in short), sum(g["n"] for g, _ in padded)
-        if short and (not padded or n_short > n_padded):
-            short += wide
-        else:
-            padded += wide
-        for part in (short, padded):
-            if not part:
-                continue
-            positions: set[int] = set().union(*(_short_positions(s.tokens) for _, s in part))
-            label, pattern = format_label(part[0][1].tokens, positions)
+        paddable = [i for i, (k, _) in enumerate(members[0][1].tokens) if k in _PADDABLE]
+
+        def style(g: dict[str, Any], shape: Shape, j: int, pos: int) -> str:
+            if shape.tokens[pos][1] == 1:
+                return "short"
+            lz = g["lz"] or ""
+            return "padded" if j < len(lz) and lz[j] == "1" else "either"
+
+        weight: dict[tuple[int, str], int] = defaultdict(int)
+        for g, shape in members:
+            for j, pos in enumerate(paddable):
+                weight[(pos, style(g, shape, j, pos))] += g[f"ok_{suffix}"]
+        for g, shape in members:
+            short = set()
+            for j, pos in enumerate(paddable):
+                own = style(g, shape, j, pos)
+                n_short, n_padded = weight[(pos, "short")], weight[(pos, "padded")]
+                if own == "short" or (own == "either" and n_short > n_padded):
+                    short.add(pos)
+            label, pattern = format_label(shape.tokens, short)
             f = formats.setdefault(
                 label,
-                {"format": label, "strptime": pattern, "count": 0, "examples": [], "has_time": False,
+                {"format": label, "strptime": pattern, "count": 0, "looks_like": 0, "has_time": False,
                  "order_ambiguous": False, "_groups": []},
             )  # fmt: skip
-            for g, s in part:
-                f["count"] += g["n"]
-                f["has_time"] |= s.has_time
-                f["order_ambiguous"] |= s.order_ambiguous
-                f["_groups"].append(g)
+            f["count"] += g[f"ok_{suffix}"]
+            f["looks_like"] += g["n"]
+            f["has_time"] |= shape.has_time
+            f["order_ambiguous"] |= shape.order_ambiguous
+            f["_groups"].append(g)
     out = sorted(formats.values(), key=lambda f: (-f["count"], f["format"]))
     for f in out:
         examples: list[str] = []
-        for g in sorted(f["_groups"], key=lambda g: -g["n"]):
+        for g in sorted(f.pop("_groups"), key=lambda g: -g[f"ok_{suffix}"]):
             for e in (g["ex1"], g["ex3"], g["ex2"]):
-                if e not in examples and len(examples) < 3:
+                if e is not None and e not in examples and len(examples) < 3:
                     examples.append(e)
         f["examples"] = examples
     return out
@@ -674,11 +657,10 @@ def profile_source(
     """Profile every table and column of a SQLite file; returns the JSON-able profile
     (shape: docs/profile.schema.json). `day_first` and `sentinels` default to the dbt project's."""
     from .load import attach_source
-    from .source import connect_readonly
 
     started = time.perf_counter()
     path = Path(path)
-    check_file(path)
+    check_sqlite_file(path)
     settings = project_settings()
     order = settings.day_first if day_first is None else day_first
     sents = settings.sentinels if sentinels is None else list(sentinels)
@@ -695,17 +677,33 @@ def profile_source(
         raise SourceError(f"{path}: SQLite database holds no tables")
 
     limit = memory_limit or os.environ.get("SDRUN_PROFILE_MEMORY_LIMIT", "1GB")
-    with tempfile.TemporaryDirectory(prefix="sdrun-profile-") as tmp, ThreadPoolExecutor(1) as pool:
+    workers = max(2, min(4, os.cpu_count() or 2))
+    with tempfile.TemporaryDirectory(prefix="sdrun-profile-") as tmp, ThreadPoolExecutor(workers) as pool:
+        # SQLite counts storage classes while DuckDB reads the values; tables are read side by side,
+        # each on its own cursor of one DuckDB database (one memory limit for all of them).
         storage_future = pool.submit(storage_classes, path, tables)
         con = _duckdb(limit, tmp)
         try:
             attach_source(con, path)
-            table_profiles = []
-            for t in tables:
-                table_profiles.append(_profile_table(con, t, counts[t.name], sents, order))
-            for t, tp in zip(tables, table_profiles, strict=True):
-                tp["key"] = _key_check(con, t, sents)
-                tp["references"] = [_reference_check(con, t, r, sents) for r in t.references]
+
+            def one(t: TableInfo) -> dict[str, Any]:
+                cur = con.cursor()
+                cur.execute("SET sqlite_all_varchar = true")  # a session setting: every cursor needs it
+                try:
+                    tp = _profile_table(cur, t, counts[t.name], sents, order)
+                    return {
+                        "name": t.name,
+                        "row_count": counts[t.name],
+                        "key": _key_check(cur, t, sents),
+                        "references": [_reference_check(cur, t, r, sents) for r in t.references],
+                        "columns": tp["columns"],
+                    }
+                finally:
+                    cur.close()
+
+            biggest_first = sorted(tables, key=lambda t: -counts[t.name] * max(1, len(t.columns)))
+            futures = {t.name: pool.submit(one, t) for t in biggest_first}
+            table_profiles = [futures[t.name].result() for t in tables]
         except duckdb.Error as exc:
             raise SourceError(f"{path}: could not be read ({str(exc).splitlines()[0]})") from exc
         finally:
@@ -738,33 +736,48 @@ def profile_source(
     return profile
 
 
+CLASS_NAMES = {
+    K_NULL: "null", K_EMPTY: "empty", K_WS: "whitespace", K_SENTINEL: "sentinel", K_INT: "integer",
+    K_REAL_DOT: "real_dot", K_REAL_COMMA: "real_comma", K_BOOL: "boolean_word", K_DATE: "date_like",
+    K_TEXT: "text",
+}  # fmt: skip
+
+
 def _profile_table(
     con: duckdb.DuckDBPyConnection, t: TableInfo, rows: int, sentinels: list[str], day_first: bool
 ) -> dict[str, Any]:
     names = [c.name for c in t.columns]
     if not names:
         return {"name": t.name, "row_count": rows, "columns": []}
-    cur = con.execute(column_counters_sql(t.name, names, sentinels, rows <= EXACT_DISTINCT_MAX_ROWS))
-    values = dict(zip([d[0] for d in cur.description], cur.fetchone(), strict=True))
-    raw = [{k.split("_", 1)[1]: v for k, v in values.items() if k.startswith(f"c{i}_")} for i in range(len(names))]
+    cur = con.execute(table_scan_sql(t.name, names, sentinels))
+    fields = [d[0] for d in cur.description]
+    per_column: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for row in cur.fetchall():
+        g = dict(zip(fields, row, strict=True))
+        per_column[int(g["col"])].append(g)
     families = [declared_family(c.declared_type) for c in t.columns]
-    wanted = {
-        i: names[i]
-        for i, r in enumerate(raw)
-        if r["date_like"] or (r["excel"] and families[i] in ("date", "timestamp"))
-    }
-    with_excel = {i for i in wanted if raw[i]["excel"] and (raw[i]["date_like"] or families[i] in ("date", "timestamp"))}
-    groups: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    if wanted:
-        cur = con.execute(date_shapes_sql(t.name, wanted, with_excel))
-        cols = [d[0] for d in cur.description]
-        for row in cur.fetchall():
-            g = dict(zip(cols, row, strict=True))
-            groups[int(g["col"])].append(g)
-    columns = [
-        _column_profile(pos, t.columns[pos], families[pos], raw[pos], groups.get(pos, []), rows, day_first)
-        for pos in range(len(names))
-    ]
+    columns = []
+    for pos, info in enumerate(t.columns):
+        groups = per_column.get(pos, [])
+        r: dict[str, Any] = {name: 0 for name in CLASS_NAMES.values()}
+        sentinel_values: dict[str, int] = defaultdict(int)
+        for g in groups:
+            r[CLASS_NAMES[g["k"]]] += g["n"]
+            for item in g["sentinel_values"] or []:
+                sentinel_values[item["value"]] += item["n"]
+        for name in ("zero_one", "untrimmed"):
+            r[name] = sum(g[name] for g in groups)
+        r["distinct"] = sum(g["distinct_n"] for g in groups)
+        r["sentinel_values"] = dict(sentinel_values)
+        r["text_example"] = next((g["text_ex"] for g in groups if g["k"] == K_TEXT), None)
+        for name, pick in (("int_min", min), ("int_max", max), ("num_min", min), ("num_max", max),
+                           ("len_min", min), ("len_max", max)):  # fmt: skip
+            found = [g[name] for g in groups if g[name] is not None]
+            r[name] = pick(found) if found else None
+        textual = [g for g in groups if g["k"] == K_DATE]
+        excel = [g for g in groups if g["shape"] == "EXCEL"]
+        date_groups = textual + excel if textual or families[pos] in ("date", "timestamp") else []
+        columns.append(_column_profile(pos, info, families[pos], r, date_groups, rows, day_first))
     return {"name": t.name, "row_count": rows, "columns": columns}
 
 
@@ -780,6 +793,8 @@ def _column_profile(
     missing = r["null"] + r["empty"] + r["whitespace"] + r["sentinel"]
     present = rows - missing
     dates = _dates(groups, present, day_first) if groups else None
+    if dates and r["text_example"] is not None and len(dates["unparseable_examples"]) < 3:
+        dates["unparseable_examples"].append(r["text_example"])
     n_int, n_real = r["integer"], r["real_dot"] + r["real_comma"]
     fits: dict[str, int] = {
         "integer": n_int,
@@ -802,7 +817,8 @@ def _column_profile(
     if dates is not None and detected not in ("date", "timestamp"):
         # date-like values inside a column that is not a date column: keep the formats, not the verdict
         dates["is_date_column"] = False
-    mismatch = bool(family and family != "text" and detected != "empty" and detected not in COMPATIBLE[family])
+    mismatch = bool(family and family != "text" and detected != "empty")
+    mismatch = mismatch and detected not in COMPATIBLE[family or "text"]
     if family == "boolean" and detected == "integer" and r["zero_one"] == n_int:
         mismatch = False
     minimum: Any = None
@@ -815,6 +831,9 @@ def _column_profile(
         minimum, maximum = r["num_min"], r["num_max"]
     elif detected in ("date", "timestamp") and dates:
         minimum, maximum = dates["min"], dates["max"]
+        if detected == "date":  # date-only values: no midnight time
+            minimum, maximum = (v[:10] if isinstance(v, str) else v for v in (minimum, maximum))
+            dates["min"], dates["max"] = minimum, maximum
     numeric = None
     if n_int + n_real:
         numeric = {"decimal_point": r["real_dot"], "decimal_comma": r["real_comma"], "integers": n_int}
@@ -833,7 +852,6 @@ def _column_profile(
         "present": present,
         "untrimmed": r["untrimmed"],
         "distinct_count": int(r["distinct"]),
-        "distinct_exact": rows <= EXACT_DISTINCT_MAX_ROWS,
         "value_classes": {
             "integer": n_int,
             "real": n_real,
@@ -855,32 +873,33 @@ def _column_profile(
 
 
 def _dates(groups: list[dict[str, Any]], present: int, day_first: bool) -> dict[str, Any]:
+    """Formats, day/month evidence and verdict, parse counts and range of one column's date-like values.
+    Evidence counts only values that are valid dates in that order: 13/02/2025 is day-first evidence,
+    31/02/2025 is no evidence at all (it is unparseable either way)."""
     first = sum(g["first_over_12"] for g in groups)
     second = sum(g["second_over_12"] for g in groups)
     ambiguous = sum(g["ambiguous"] for g in groups)
-    has_dmy = any(g["kind"] == "dmy" for g in groups)
-    if not has_dmy:
-        verdict = None
-    elif first and second:
-        verdict = "conflicting"
+    if first and second:
+        verdict: str | None = "conflicting"
     elif first:
         verdict = "day-first"
     elif second:
         verdict = "month-first"
-    else:
+    elif ambiguous:
         verdict = "ambiguous"
+    else:
+        verdict = None  # no day/month/year values: ISO dates, month names or Excel serials only
     used = {"day-first": True, "month-first": False}.get(verdict or "", day_first)
     suffix = "df" if used else "mf"
     parsed = sum(g[f"ok_{suffix}"] for g in groups)
     mins = [g[f"min_{suffix}"] for g in groups if g[f"min_{suffix}"] is not None]
     maxs = [g[f"max_{suffix}"] for g in groups if g[f"max_{suffix}"] is not None]
-    formats = build_formats(groups, used)
-    for f in formats:
-        f["parsed"] = sum(g[f"ok_{suffix}"] for g in f.pop("_groups"))
+    formats = build_formats(groups, used, suffix)
+    bad = [e for e in dict.fromkeys(g["bad_ex"] for g in groups) if e is not None]
     return {
         "is_date_column": True,
         "formats": [
-            {k: f[k] for k in ("format", "strptime", "count", "parsed", "examples", "has_time")} for f in formats
+            {k: f[k] for k in ("format", "strptime", "count", "examples", "has_time")} for f in formats
         ],
         "order_evidence": {"first_over_12": first, "second_over_12": second, "ambiguous": ambiguous},
         "verdict": verdict,
@@ -889,6 +908,7 @@ def _dates(groups: list[dict[str, Any]], present: int, day_first: bool) -> dict[
         "parsed": parsed,
         "unparseable": present - parsed,
         "unparseable_share": _share(present - parsed, present),
+        "unparseable_examples": bad[:3],
         "has_time": any(f["has_time"] for f in formats),
         "min": _iso(min(mins)) if mins else None,
         "max": _iso(max(maxs)) if maxs else None,
@@ -896,8 +916,8 @@ def _dates(groups: list[dict[str, Any]], present: int, day_first: bool) -> dict[
 
 
 def _not_missing(expr: str, sentinels: list[str]) -> str:
-    sent = ", ".join(lit(s) for s in sentinels) or "NULL"
-    return f"{expr} IS NOT NULL AND {expr} <> '' AND {expr} NOT IN ({sent})"
+    lowered = _list(sorted({x.lower() for x in sentinels}))
+    return f"{expr} IS NOT NULL AND {expr} <> '' AND NOT list_contains({lowered}, lower({expr}))"
 
 
 def _key_check(con: duckdb.DuckDBPyConnection, t: TableInfo, sentinels: list[str]) -> dict[str, Any] | None:
@@ -944,7 +964,13 @@ def _reference_check(
 
 # --- score ------------------------------------------------------------------------------------------
 
-DIMENSIONS = ("completeness", "validity", "uniqueness", "consistency", "integrity")
+FORMULAS = {
+    "completeness": "present cells / all cells",
+    "validity": "present values that fit their column's detected type / present values",
+    "uniqueness": "(rows of keyed tables - surplus duplicate rows) / rows of keyed tables",
+    "consistency": "values in their column's main format / present values of date and real columns",
+    "integrity": "references that resolve / rows holding a reference",
+}
 
 
 def quality_score(tables: list[dict[str, Any]]) -> dict[str, Any]:
@@ -972,14 +998,15 @@ def quality_score(tables: list[dict[str, Any]]) -> dict[str, Any]:
             refs += r["rows_with_reference"]
             orphans += r["orphan_rows"]
     parts = {
-        "completeness": (present, cells, "present cells / all cells"),
-        "validity": (valid, present, "present values fitting their column's detected type / present values"),
-        "uniqueness": (keyed_rows - surplus, keyed_rows, "rows of keyed tables that are not surplus duplicates"),
-        "consistency": (consistent, typed, "values of date and real columns in their column's main representation"),
-        "integrity": (refs - orphans, refs, "references that resolve / rows with a reference"),
+        "completeness": (present, cells),
+        "validity": (valid, present),
+        "uniqueness": (keyed_rows - surplus, keyed_rows),
+        "consistency": (consistent, typed),
+        "integrity": (refs - orphans, refs),
     }
     dims = {}
-    for name, (good, total, formula) in parts.items():
+    for name, (good, total) in parts.items():
+        formula = FORMULAS[name]
         dims[name] = {
             "score": round(100.0 * good / total, 2) if total else None,
             "good": good,
@@ -1028,7 +1055,7 @@ def evaluate_breaker(profile: dict[str, Any], thresholds: Thresholds, *, day_fir
             if c["type_mismatch"]:
                 mismatched.append(f"{where} (declared {c['declared_type']}, holds {c['detected_type']})")
             d = c["dates"]
-            is_date = c["detected_type"] in ("date", "timestamp") or c["declared_family"] in ("date", "timestamp")
+            is_date = {c["detected_type"], c["declared_family"]} & {"date", "timestamp"}
             if is_date and c["present"]:
                 bad = c["present"] - (d["parsed"] if d else 0)
                 share = bad / c["present"]
@@ -1054,7 +1081,8 @@ def evaluate_breaker(profile: dict[str, Any], thresholds: Thresholds, *, day_fir
                     ))  # fmt: skip
     share = len(mismatched) / n_columns if n_columns else 0.0
     if share > thresholds.max_type_mismatch_share:
-        shown = ", ".join(mismatched[:5]) + (f" and {len(mismatched) - 5} more" if len(mismatched) > 5 else "")
+        more = f" and {len(mismatched) - 5} more" if len(mismatched) > 5 else ""
+        shown = ", ".join(mismatched[:5]) + more
         trips.append(Trip(
             "type_mismatch",
             f"{share:.1%} of columns are type-mismatched ({len(mismatched)} of {n_columns}; "
@@ -1110,16 +1138,19 @@ def write_html(profile: dict[str, Any], path: Path) -> None:
     tmp.replace(path)
 
 
-def run_gate(source: Path, out_dir: Path, thresholds: Thresholds | None = None) -> dict[str, Any]:
+def run_gate(
+    source: Path, out_dir: Path, thresholds: Thresholds | None = None, *, day_first: bool | None = None
+) -> dict[str, Any]:
     """Gate 1: profile the source, write out_dir/profile.json and out_dir/profile.html, and raise
-    GateHalted (exit 3) with one reason per tripped rule when the breaker trips."""
+    GateHalted (exit 3) with one reason per tripped rule when the breaker trips. `day_first` defaults
+    to the dbt project's `vars.day_first` (pass the run's override when there is one)."""
     thresholds = thresholds or Thresholds.from_env()
-    profile = profile_source(source, thresholds=thresholds)
+    profile = profile_source(source, day_first=day_first, thresholds=thresholds)
     write_json(profile, Path(out_dir) / "profile.json")
     write_html(profile, Path(out_dir) / "profile.html")
     trips = [t["message"] for t in profile["breaker"]["trips"]]
     if trips:
-        raise GateHalted(f"Gate 1 (profile) halted the run: {len(trips)} breaker rule(s) tripped", reasons=trips)
+        raise GateHalted(f"Gate 1 (profile) halted the run: {len(trips)} rule(s) tripped", reasons=trips)
     return profile
 
 
@@ -1129,55 +1160,64 @@ def iter_columns(profile: dict[str, Any]) -> Iterable[tuple[dict[str, Any], dict
             yield t, c
 
 
+def _n(value: int) -> str:
+    return f"{value:,}" if value else "·"
+
+
 def print_summary(profile: dict[str, Any], file: Any = None) -> None:
-    """A readable summary for a terminal (rich tables)."""
+    """A readable summary for a terminal: the score, then one rich table per source table."""
     from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=file, width=max(120, Console().width))
+    console = Console(file=file, highlight=False)
+    if not console.is_terminal:
+        console.width = 160
     s, sc = profile["summary"], profile["score"]
+    order = "day-first" if profile["settings"]["day_first"] else "month-first"
     console.print(
-        f"[bold]Profile of {profile['source']['path']}[/bold]: {s['tables']} tables, {s['columns']} columns, "
-        f"{s['rows']:,} rows, {s['values']:,} values read in {profile.get('elapsed_seconds', 0):.2f} s "
-        f"(configured order: {'day-first' if profile['settings']['day_first'] else 'month-first'})"
+        f"[bold]{profile['source']['path']}[/bold]: {s['tables']} tables, {s['columns']} columns, "
+        f"{s['rows']:,} rows; {s['values']:,} values read in {profile.get('elapsed_seconds', 0):.2f} s; "
+        f"configured order {order}"
     )
-    dims = "  ".join(
+    dims = ", ".join(
         f"{k} {v['score']:.1f}" if v["score"] is not None else f"{k} n/a" for k, v in sc["dimensions"].items()
     )
-    console.print(f"Quality score [bold]{sc['overall']:.1f}[/bold] / 100   ({dims})")
+    console.print(f"Quality score [bold]{sc['overall']:.1f}[/bold] of 100 ({dims})")
     for t in profile["tables"]:
-        extra = []
+        facts = [f"{t['row_count']:,} rows"]
         if t.get("key"):
             k = t["key"]
-            extra.append(f"key {k['column']}: {k['duplicate_keys']:,} duplicate keys ({k['surplus_rows']:,} surplus rows)")
+            facts.append(f"key {k['column']}: {k['duplicate_keys']:,} duplicated ({k['surplus_rows']:,} surplus rows)")
         for r in t.get("references", []):
-            extra.append(f"{r['column']} → {r['references']['table']}: {r['orphan_rows']:,} orphans")
-        table = Table(
-            title=f"{t['name']} — {t['row_count']:,} rows" + (f"; {'; '.join(extra)}" if extra else ""),
-            title_justify="left",
-        )
-        for h in ("column", "declared", "storage", "detected", "conf.", "null", "empty", "ws", "sent.",
-                  "distinct", "formats / order", "min … max"):  # fmt: skip
-            table.add_column(h, overflow="fold")
+            facts.append(f"{r['column']} → {r['references']['table']}: {r['orphan_rows']:,} orphans")
+        table = Table(title=f"[bold]{t['name']}[/bold] — {'; '.join(facts)}", title_justify="left", box=None)
+        for h, justify in (("column", "left"), ("declared", "left"), ("storage", "left"), ("detected", "left"),
+                           ("fit", "right"), ("null", "right"), ("empty", "right"), ("blank", "right"),
+                           ("sentinel", "right"), ("distinct", "right"), ("date formats · order", "left"),
+                           ("min … max", "left")):  # fmt: skip
+            table.add_column(h, justify=justify)  # type: ignore[arg-type]
         for c in t["columns"]:
             d = c["dates"]
             fmts = ""
             if d and d["formats"]:
-                fmts = ", ".join(f"{f['format']} ×{f['count']:,}" for f in d["formats"][:4])
+                fmts = "; ".join(f"{f['format']} {f['count']:,}" for f in d["formats"][:3])
+                if len(d["formats"]) > 3:
+                    fmts += f"; +{len(d['formats']) - 3} more"
+                if d["unparseable"]:
+                    fmts += f"; [red]unparseable {d['unparseable']:,}[/red]"
                 if d["verdict"]:
-                    fmts += f" [{d['verdict']}]"
-            storage = " ".join(f"{k}:{v:,}" for k, v in c["storage_classes"].items())
-            detected = c["detected_type"] + (" [red](mismatch)[/red]" if c["type_mismatch"] else "")
+                    fmts += f" · {d['verdict']}"
+            storage = ", ".join(c["storage_classes"]) if len(c["storage_classes"]) > 1 else "".join(c["storage_classes"])
+            detected = c["detected_type"] + (" [red]mismatch[/red]" if c["type_mismatch"] else "")
             span = "" if c["min"] is None else f"{c['min']} … {c['max']}"
             table.add_row(
-                c["name"], c["declared_type"] or "-", storage, detected, f"{c['confidence']:.0%}",
-                f"{c['null']:,}", f"{c['empty']:,}", f"{c['whitespace_only']:,}", f"{c['sentinel']:,}",
-                f"{c['distinct_count']:,}" + ("" if c["distinct_exact"] else "≈"), fmts, span,
+                c["name"], c["declared_type"] or "-", storage, detected, f"{c['confidence']:.1%}",
+                _n(c["null"]), _n(c["empty"]), _n(c["whitespace_only"]), _n(c["sentinel"]),
+                f"{c['distinct_count']:,}", fmts, span,
             )  # fmt: skip
         console.print(table)
     b = profile.get("breaker")
-    if b:
-        if b["halted"]:
-            console.print(f"[bold red]Circuit breaker: {len(b['trips'])} rule(s) tripped[/bold red]")
-        else:
-            console.print("[green]Circuit breaker: no rule tripped[/green]")
+    if b and b["halted"]:
+        console.print(f"[bold red]Circuit breaker: {len(b['trips'])} rule(s) tripped, nothing may be loaded[/]")
+    elif b:
+        console.print("[green]Circuit breaker: no rule tripped[/green]")

@@ -61,9 +61,9 @@ def connect_readonly(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
 
 
-def check_source(path: Path) -> SourceInfo:
-    """Raise SourceError with one clear line unless `path` is a readable SQLite source
-    holding every expected table and column. Returns what it found."""
+def check_sqlite_file(path: Path) -> int:
+    """File-level checks only (any SQLite file, whatever its tables): raise SourceError with one
+    clear line unless `path` exists, is a regular file and has an intact SQLite header. Returns its size."""
     path = Path(path)
     if not path.exists():
         raise SourceError(f"{path}: file not found")
@@ -85,6 +85,14 @@ def check_source(path: Path) -> SourceInfo:
         raise SourceError(
             f"{path}: truncated SQLite file ({size} bytes, header says {page_size * pages})"
         )
+    return size
+
+
+def check_source(path: Path) -> SourceInfo:
+    """Raise SourceError with one clear line unless `path` is a readable SQLite source
+    holding every expected table and column. Returns what it found."""
+    path = Path(path)
+    size = check_sqlite_file(path)
     info = SourceInfo(path=path.resolve(), sha256=sha256_file(path), size=size)
     try:
         con = connect_readonly(path)
