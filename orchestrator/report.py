@@ -83,9 +83,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     """A short summary for people."""
     lines = [
         f"Run {report['run_id']} ({report['target']}): {report['outcome']} in {report['seconds']:.1f}s",
-        f"  source  {report['source']['path']}  sha256 {report['source']['sha256_before'][:12]}… "
-        + ("unchanged" if report['source'].get('unchanged') else "CHANGED"),
     ]
+    src = report["source"]
+    if src.get("sha256_before"):
+        state = "unchanged" if src.get("unchanged") else "CHANGED"
+        lines.append(f"  source  {src['path']}  sha256 {src['sha256_before'][:12]}… {state}")
+    else:
+        lines.append(f"  source  {src['path']}  (not readable)")
     wh = report.get("warehouse")
     if wh:
         for table, t in wh["tables"].items():
