@@ -62,3 +62,21 @@
 {% macro to_date(ts) -%}
     cast({{ ts }} as date)
 {%- endmacro %}
+
+{#-
+    `expr`, computed once per row of the CTE that selects it. PostgreSQL inlines simple CTEs and
+    copies each column's expression into every place the outer query uses it; the timestamp
+    parser's parts refer to the canonical text dozens of times, so without a fence each value
+    would be parsed (several regular expressions) dozens of times. A volatile call in a CTE's
+    select list keeps PostgreSQL from inlining that CTE (it must not duplicate volatile calls);
+    random() >= 0 is always true and costs nothing. DuckDB eliminates common subexpressions itself.
+-#}
+{% macro evaluate_once(expr) -%}
+    {{ return(adapter.dispatch('evaluate_once', 'servicedesk')(expr)) }}
+{%- endmacro %}
+{% macro duckdb__evaluate_once(expr) -%}
+    {{ expr }}
+{%- endmacro %}
+{% macro postgres__evaluate_once(expr) -%}
+    (case when random() >= 0 then {{ expr }} end)
+{%- endmacro %}

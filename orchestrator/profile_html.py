@@ -73,27 +73,37 @@ def formats_chart(profile: dict[str, Any]) -> str:
         return '<p class="muted">No date columns found.</p>'
     labels = sorted({f["format"] for _, _, d in rows for f in d["formats"]})
     colour = {label: PALETTE[i % len(PALETTE)] for i, label in enumerate(labels)}
-    label_w, bar_w, row_h = 300, 460, 28
+    label_w, bar_w, row_h, note_w = 280, 380, 28, 560
     height = row_h * len(rows) + 10
+    width = label_w + bar_w + note_w
     parts = [
         f'<svg class="chart" data-chart="formats" role="img" aria-label="Date formats per column" '
-        f'viewBox="0 0 {label_w + bar_w + 10} {height}" width="{label_w + bar_w + 10}" height="{height}">'
+        f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'
     ]
     for i, (name, c, d) in enumerate(rows):
         y = 6 + i * row_h
         parts.append(f'<text x="{label_w - 8}" y="{y + 14}" text-anchor="end" class="lbl">{esc(name)}</text>')
-        x = float(label_w)
         segments = [(f["format"], f["count"], colour[f["format"]]) for f in d["formats"]]
         segments.append(("unparseable", d["unparseable"], UNPARSEABLE_COLOUR))
-        for label, n, fill in segments:
-            if not n:
-                continue
-            w = max(1.0, bar_w * n / c["present"])
+        segments = [seg for seg in segments if seg[1]]
+        # every format found stays visible: at least 3 px, the largest segment gives way
+        widths = [max(3.0, bar_w * n / c["present"]) for _, n, _ in segments]
+        if widths:
+            biggest = widths.index(max(widths))
+            widths[biggest] = max(3.0, widths[biggest] - (sum(widths) - bar_w))
+        x = float(label_w)
+        for (label, n, fill), w in zip(segments, widths, strict=True):
             parts.append(
                 f'<rect class="bar" x="{x:.1f}" y="{y}" width="{w:.1f}" height="18" fill="{fill}">'
                 f"<title>{esc(label)}: {_num(n)} of {_num(c['present'])}</title></rect>"
             )
             x += w
+        note = "; ".join(f"{label} {_num(n)}" for label, n, _ in segments[:4])
+        if len(segments) > 4:
+            note += f"; +{len(segments) - 4} more"
+        if d["verdict"]:
+            note += f" · {d['verdict']}"
+        parts.append(f'<text x="{label_w + bar_w + 10}" y="{y + 14}" class="note">{esc(note)}</text>')
     parts.append("</svg>")
     legend = "".join(
         f'<span class="key"><i style="background:{colour[label]}"></i>{esc(label)}</span>' for label in labels
@@ -227,7 +237,7 @@ h3{font-size:16px;margin:20px 0 4px}
 .banner{padding:10px 14px;border-radius:6px;margin:14px 0}.banner.ok{background:#f0fff4;border:1px solid #9ae6b4}
 .banner.halt{background:#fff5f5;border:1px solid #feb2b2}.banner li{margin:3px 0}
 svg.chart text{font-size:12px;fill:#2d3748}svg.chart .tick{font-size:10px;fill:#718096}
-svg.chart .val{font-weight:600}
+svg.chart .val{font-weight:600}svg.chart .note{font-size:11px;fill:#4a5568}
 .legend{margin:6px 0 0 0;font-size:12px}.key{margin-right:14px;white-space:nowrap}
 .key i{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:-1px;border-radius:2px}
 table{border-collapse:collapse;font-size:12px}th,td{border-bottom:1px solid #edf2f7;padding:4px 6px;

@@ -39,6 +39,10 @@
 {%- endmacro %}
 
 {% macro timestamp_canon(text) -%}
+    {{ evaluate_once(_timestamp_canon(text)) }}
+{%- endmacro %}
+
+{% macro _timestamp_canon(text) -%}
     {%- set p = timestamp_patterns() -%}
     case
         when {{ regex_test(text, p.iso_strict) }}
@@ -130,7 +134,7 @@
     serial outside the serial range), invalid_timestamp (a part out of range: 31/02, month 13).
 #}
 {% macro timestamp_failure(text) -%}
-    {%- set canon = timestamp_canon(text) -%}
+    {%- set canon = _timestamp_canon(text) -%}
     {%- set year_part = "cast(split_part(" ~ canon ~ ", '|', 2) as integer)" -%}
     {%- set year = "(case when " ~ year_part ~ " < 100 then 2000 + " ~ year_part ~ " else " ~ year_part ~ " end)" -%}
     case
