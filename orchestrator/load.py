@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 
 from . import extensions
-from .settings import RAW_SCHEMA
+from .settings import RAW_SCHEMA, duckdb_memory_limit
 from .source import expected_tables
 
 
@@ -32,7 +32,8 @@ def attach_source(con: duckdb.DuckDBPyConnection, source: Path, alias: str = "sr
 
 def load_raw_duckdb(source: Path, warehouse: Path) -> LoadResult:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(warehouse))
+    con = duckdb.connect(str(warehouse), config={"memory_limit": duckdb_memory_limit(),
+                                                  "preserve_insertion_order": False})
     try:
         attach_source(con, source)
         con.execute("BEGIN")

@@ -20,6 +20,11 @@ RAW_SCHEMA = "raw"
 TARGETS = ("dev", "canary", "prod")
 
 
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory limit for every connection sdrun opens (profiles.yml reads the same variable)."""
+    return os.environ.get("SDRUN_DUCKDB_MEMORY_LIMIT", "700MB")
+
+
 @dataclass(frozen=True)
 class Settings:
     home: Path
