@@ -52,12 +52,14 @@ class DbtResult:
             kind = r["unique_id"].split(".")[0]
             if kind not in ("test", "unit_test"):
                 continue
-            out.append(TestResult(
-                name=r["unique_id"].split(".")[2] if kind == "test" else r["unique_id"].split(".", 2)[2],
-                status=r["status"],
-                failures=r.get("failures"),
-                message=r.get("message"),
-            ))
+            out.append(
+                TestResult(
+                    name=r["unique_id"].split(".")[2] if kind == "test" else r["unique_id"].split(".", 2)[2],
+                    status=r["status"],
+                    failures=r.get("failures"),
+                    message=r.get("message"),
+                )
+            )
         return out
 
     def model_errors(self) -> list[str]:
@@ -95,17 +97,27 @@ def run_dbt(
         target_path.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(parse_cache, partial)
     log_path = work_dir / "logs"
-    cmd = [*dbt_executable(), *args,
-           "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROFILES_DIR),
-           "--target-path", str(target_path), "--log-path", str(log_path)]
+    cmd = [
+        *dbt_executable(),
+        *args,
+        "--project-dir",
+        str(PROJECT_DIR),
+        "--profiles-dir",
+        str(PROFILES_DIR),
+        "--target-path",
+        str(target_path),
+        "--log-path",
+        str(log_path),
+    ]
     if vars:
         cmd += ["--vars", json.dumps(vars)]
     full_env = {**os.environ, **DBT_ENV, **(env or {})}
     work_dir.mkdir(parents=True, exist_ok=True)
     console = work_dir / "dbt.log"
     with open(console, "a", encoding="utf-8") as out:
-        proc = subprocess.Popen(cmd, cwd=PROJECT_DIR, env=full_env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, bufsize=1)
+        proc = subprocess.Popen(
+            cmd, cwd=PROJECT_DIR, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             out.write(line)

@@ -32,8 +32,9 @@ def attach_source(con: duckdb.DuckDBPyConnection, source: Path, alias: str = "sr
 
 def load_raw_duckdb(source: Path, warehouse: Path) -> LoadResult:
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(warehouse), config={"memory_limit": duckdb_memory_limit(),
-                                                  "preserve_insertion_order": False})
+    con = duckdb.connect(
+        str(warehouse), config={"memory_limit": duckdb_memory_limit(), "preserve_insertion_order": False}
+    )
     try:
         attach_source(con, source)
         con.execute("BEGIN")

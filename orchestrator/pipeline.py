@@ -65,9 +65,14 @@ def full(
         with run.step("load") as rec:
             rec["rows"] = target.load_raw(source)
         with run.step("build") as rec:
-            result = run_dbt(["build"], work_dir=run.run_dir / "dbt", env=target.dbt_env(), vars=dbt_vars,
-                             parse_cache=settings.runs_dir / ".dbt-partial-parse.msgpack",
-                             on_line=lambda line: run.log(line, step="build", level="debug"))
+            result = run_dbt(
+                ["build"],
+                work_dir=run.run_dir / "dbt",
+                env=target.dbt_env(),
+                vars=dbt_vars,
+                parse_cache=settings.runs_dir / ".dbt-partial-parse.msgpack",
+                on_line=lambda line: run.log(line, step="build", level="debug"),
+            )
             rr = run.run_dir / "dbt" / "run_results.build.json"
             if rr.exists():
                 rr.replace(run.run_dir / "run_results.json")
@@ -112,6 +117,10 @@ def full(
         if error is not None:
             report["error"] = str(error)
         run.write_json("report.json", report)
-        run.log(f"run {report['outcome']}", level="info" if error is None else "error",
-                outcome=report["outcome"], exit_code=report["exit_code"])
+        run.log(
+            f"run {report['outcome']}",
+            level="info" if error is None else "error",
+            outcome=report["outcome"],
+            exit_code=report["exit_code"],
+        )
     return RunOutcome(report=report, summary=summary_lines(report), error=error)

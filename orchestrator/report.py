@@ -21,8 +21,13 @@ def warehouse_figures(query: Query, schema: str, raw_schema: str) -> dict[str, A
     for table, mart in MARTS.items():
         rows_in = query(f'select count(*) from {raw_schema}."{table}"')[0][0]
         rows_out = query(f'select count(*) from {schema}."{mart}"')[0][0]
-        tables[table] = {"rows_in": rows_in, "rows_out": rows_out, "rows_excluded": 0,
-                         "values_nulled": 0, "values_cleaned": 0}
+        tables[table] = {
+            "rows_in": rows_in,
+            "rows_out": rows_out,
+            "rows_excluded": 0,
+            "values_nulled": 0,
+            "values_cleaned": 0,
+        }
     for table, action, n in query(
         f"select table_name, action, count(distinct source_row) from {schema}.quarantine group by 1, 2"
     ):
@@ -35,14 +40,11 @@ def warehouse_figures(query: Query, schema: str, raw_schema: str) -> dict[str, A
     for table, n in query(f"select table_name, count(*) from {schema}.audit_changes group by 1"):
         tables[table]["values_cleaned"] = n
     by_rule = {
-        rule: n for rule, n in query(
-            f"select rule, count(*) from {schema}.audit_changes group by 1 order by 2 desc, 1"
-        )
+        rule: n for rule, n in query(f"select rule, count(*) from {schema}.audit_changes group by 1 order by 2 desc, 1")
     }
     by_reason = {
-        reason: n for reason, n in query(
-            f"select reason, count(*) from {schema}.quarantine group by 1 order by 2 desc, 1"
-        )
+        reason: n
+        for reason, n in query(f"select reason, count(*) from {schema}.quarantine group by 1 order by 2 desc, 1")
     }
     by_table_rule: dict[str, dict[str, int]] = {}
     for table, rule, n in query(
@@ -71,11 +73,10 @@ def test_figures(result: DbtResult) -> dict[str, Any]:
         counts[key.get(t.status, "errored")] += 1
     counts["failing"] = [
         {"name": t.name, "status": t.status, "failures": t.failures, "message": t.message}
-        for t in tests if t.status in ("fail", "error")
+        for t in tests
+        if t.status in ("fail", "error")
     ]
-    counts["warnings"] = [
-        {"name": t.name, "failures": t.failures} for t in tests if t.status == "warn"
-    ]
+    counts["warnings"] = [{"name": t.name, "failures": t.failures} for t in tests if t.status == "warn"]
     return counts
 
 

@@ -74,8 +74,12 @@ class Run:
             record["status"] = "ok"
         finally:
             record["seconds"] = round(time.perf_counter() - t0, 3)
-            self.log(f"{name} {record['status']} in {record['seconds']:.1f}s", step=name,
-                     level="info" if record["status"] == "ok" else "error", seconds=record["seconds"])
+            self.log(
+                f"{name} {record['status']} in {record['seconds']:.1f}s",
+                step=name,
+                level="info" if record["status"] == "ok" else "error",
+                seconds=record["seconds"],
+            )
 
     def write_json(self, name: str, payload: Any) -> Path:
         path = self.run_dir / name

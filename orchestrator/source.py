@@ -82,9 +82,7 @@ def check_sqlite_file(path: Path) -> int:
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(head[28:32], "big")
     if page_size and pages and size < page_size * pages:
-        raise SourceError(
-            f"{path}: truncated SQLite file ({size} bytes, header says {page_size * pages})"
-        )
+        raise SourceError(f"{path}: truncated SQLite file ({size} bytes, header says {page_size * pages})")
     return size
 
 
@@ -97,10 +95,7 @@ def check_source(path: Path) -> SourceInfo:
     try:
         con = connect_readonly(path)
         try:
-            present = {
-                r[0]
-                for r in con.execute("select name from sqlite_master where type in ('table', 'view')")
-            }
+            present = {r[0] for r in con.execute("select name from sqlite_master where type in ('table', 'view')")}
             missing_tables = []
             problems = []
             for spec in expected_tables():

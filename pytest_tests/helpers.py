@@ -14,28 +14,51 @@ SDRUN = str(Path(sys.executable).with_name("sdrun"))
 
 COLUMNS = {
     "tickets": [
-        ("TKT-Ticket ID", "TEXT"), ("TKT-Title", "TEXT"), ("TKT-Status", "TEXT"), ("TKT-Priority", "TEXT"),
-        ("TKT-Category", "TEXT"), ("TKT-Team", "TEXT"), ("TKT-Assigned To", "TEXT"),
-        ("TKT-Created Time", "TIMESTAMP"), ("TKT-Actual Response Date", "TIMESTAMP"),
-        ("TKT-Actual Resolution Date", "TIMESTAMP"), ("TKT-Closed Time", "TIMESTAMP"), ("TKT-SLA Met", "TEXT"),
+        ("TKT-Ticket ID", "TEXT"),
+        ("TKT-Title", "TEXT"),
+        ("TKT-Status", "TEXT"),
+        ("TKT-Priority", "TEXT"),
+        ("TKT-Category", "TEXT"),
+        ("TKT-Team", "TEXT"),
+        ("TKT-Assigned To", "TEXT"),
+        ("TKT-Created Time", "TIMESTAMP"),
+        ("TKT-Actual Response Date", "TIMESTAMP"),
+        ("TKT-Actual Resolution Date", "TIMESTAMP"),
+        ("TKT-Closed Time", "TIMESTAMP"),
+        ("TKT-SLA Met", "TEXT"),
     ],
     "comments": [
-        ("CT-COMMENT-ID", "TEXT"), ("CT-TKT-ID", "TEXT"), ("CT-CREATED-TIME", "TIMESTAMP"),
-        ("CT-USERNAME", "TEXT"), ("CT-COMMENT", "TEXT"), ("CT-VISIBLE-CUSTOMER", "INTEGER"),
+        ("CT-COMMENT-ID", "TEXT"),
+        ("CT-TKT-ID", "TEXT"),
+        ("CT-CREATED-TIME", "TIMESTAMP"),
+        ("CT-USERNAME", "TEXT"),
+        ("CT-COMMENT", "TEXT"),
+        ("CT-VISIBLE-CUSTOMER", "INTEGER"),
     ],
     "timesheets": [
-        ("TS-Title", "TEXT"), ("TS-Hours", "REAL"), ("TS-Date", "TIMESTAMP"), ("TS-User", "TEXT"),
-        ("TS-Crm ID", "TEXT"), ("TS-Category", "TEXT"),
+        ("TS-Title", "TEXT"),
+        ("TS-Hours", "REAL"),
+        ("TS-Date", "TIMESTAMP"),
+        ("TS-User", "TEXT"),
+        ("TS-Crm ID", "TEXT"),
+        ("TS-Category", "TEXT"),
     ],
 }
 
 
 def ticket(tid: str, **over: Any) -> dict[str, Any]:
     row = {
-        "TKT-Ticket ID": tid, "TKT-Title": f"Ticket {tid}", "TKT-Status": "Closed", "TKT-Priority": "P3",
-        "TKT-Category": "Software", "TKT-Team": "Service Desk", "TKT-Assigned To": "Ann Smith",
-        "TKT-Created Time": "2025-05-20 08:00:00", "TKT-Actual Response Date": "2025-05-20 08:30:00",
-        "TKT-Actual Resolution Date": "2025-05-20 10:00:00", "TKT-Closed Time": "2025-05-21 10:00:00",
+        "TKT-Ticket ID": tid,
+        "TKT-Title": f"Ticket {tid}",
+        "TKT-Status": "Closed",
+        "TKT-Priority": "P3",
+        "TKT-Category": "Software",
+        "TKT-Team": "Service Desk",
+        "TKT-Assigned To": "Ann Smith",
+        "TKT-Created Time": "2025-05-20 08:00:00",
+        "TKT-Actual Response Date": "2025-05-20 08:30:00",
+        "TKT-Actual Resolution Date": "2025-05-20 10:00:00",
+        "TKT-Closed Time": "2025-05-21 10:00:00",
         "TKT-SLA Met": "Yes",
     }
     row.update(over)
@@ -43,21 +66,39 @@ def ticket(tid: str, **over: Any) -> dict[str, Any]:
 
 
 def comment(cid: str, tid: str, **over: Any) -> dict[str, Any]:
-    row = {"CT-COMMENT-ID": cid, "CT-TKT-ID": tid, "CT-CREATED-TIME": "2025-05-20 09:00:00",
-           "CT-USERNAME": "ann.smith", "CT-COMMENT": "Looking into it", "CT-VISIBLE-CUSTOMER": 1}
+    row = {
+        "CT-COMMENT-ID": cid,
+        "CT-TKT-ID": tid,
+        "CT-CREATED-TIME": "2025-05-20 09:00:00",
+        "CT-USERNAME": "ann.smith",
+        "CT-COMMENT": "Looking into it",
+        "CT-VISIBLE-CUSTOMER": 1,
+    }
     row.update(over)
     return row
 
 
 def timesheet(tid: str, **over: Any) -> dict[str, Any]:
-    row = {"TS-Title": "Investigation", "TS-Hours": 1.5, "TS-Date": "2025-05-20", "TS-User": "ann.smith",
-           "TS-Crm ID": tid, "TS-Category": "Investigation"}
+    row = {
+        "TS-Title": "Investigation",
+        "TS-Hours": 1.5,
+        "TS-Date": "2025-05-20",
+        "TS-User": "ann.smith",
+        "TS-Crm ID": tid,
+        "TS-Category": "Investigation",
+    }
     row.update(over)
     return row
 
 
-def write_source(path: Path, tickets: list[dict[str, Any]], comments: list[dict[str, Any]] | None = None,
-                 timesheets: list[dict[str, Any]] | None = None, *, skip_tables: tuple[str, ...] = ()) -> Path:
+def write_source(
+    path: Path,
+    tickets: list[dict[str, Any]],
+    comments: list[dict[str, Any]] | None = None,
+    timesheets: list[dict[str, Any]] | None = None,
+    *,
+    skip_tables: tuple[str, ...] = (),
+) -> Path:
     """A SQLite source with the export's tables; date columns declared TIMESTAMP, values stored as given."""
     path.parent.mkdir(parents=True, exist_ok=True)
     con = sqlite3.connect(path)
@@ -65,10 +106,10 @@ def write_source(path: Path, tickets: list[dict[str, Any]], comments: list[dict[
     for table, cols in COLUMNS.items():
         if table in skip_tables:
             continue
-        con.execute(f'create table {table} ({", ".join(f"{chr(34)}{c}{chr(34)} {t}" for c, t in cols)})')
+        con.execute(f"create table {table} ({', '.join(f'{chr(34)}{c}{chr(34)} {t}' for c, t in cols)})")
         names = [c for c, _ in cols]
         con.executemany(
-            f'insert into {table} values ({", ".join("?" for _ in names)})',
+            f"insert into {table} values ({', '.join('?' for _ in names)})",
             [[r.get(n) for n in names] for r in data[table]],
         )
     con.commit()
@@ -76,7 +117,9 @@ def write_source(path: Path, tickets: list[dict[str, Any]], comments: list[dict[
     return path
 
 
-def sdrun(*args: str, home: Path, env: dict[str, str] | None = None, timeout: int = 600) -> subprocess.CompletedProcess[str]:
+def sdrun(
+    *args: str, home: Path, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess[str]:
     """Run the real `sdrun` command with its state under `home`."""
     full_env = {**os.environ, "SDRUN_HOME": str(home), **(env or {})}
     return subprocess.run([SDRUN, *args], capture_output=True, text=True, env=full_env, timeout=timeout)

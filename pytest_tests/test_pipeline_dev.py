@@ -70,11 +70,18 @@ def crafted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def test_each_supported_date_form_becomes_the_right_timestamp(crafted_run: tuple[Path, Path]) -> None:
     home, _ = crafted_run
-    got = dict(query(home, "select ticket_id, created_at from servicedesk.servicedesk.tickets where ticket_id like 'T%'"))
+    got = dict(
+        query(home, "select ticket_id, created_at from servicedesk.servicedesk.tickets where ticket_id like 'T%'")
+    )
     for i, (raw, expected) in enumerate(DATE_FORMS.items()):
         assert got[f"T{i}"] == expected, f"{raw!r} became {got[f'T{i}']!r}, expected {expected}"
-    types = dict(query(home, "select column_name, data_type from information_schema.columns "
-                             "where table_schema = 'servicedesk' and table_name = 'tickets'"))
+    types = dict(
+        query(
+            home,
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = 'servicedesk' and table_name = 'tickets'",
+        )
+    )
     for col in ("created_at", "first_response_at", "resolved_at", "closed_at"):
         assert types[col] == "TIMESTAMP", (col, types[col])
     assert types["response_minutes"].startswith("DECIMAL")
@@ -82,8 +89,11 @@ def test_each_supported_date_form_becomes_the_right_timestamp(crafted_run: tuple
 
 def test_unparseable_values_are_quarantined_with_reason_and_source_row(crafted_run: tuple[Path, Path]) -> None:
     home, _ = crafted_run
-    rows = query(home, "select row_key, column_name, raw_value, reason, action, source_row "
-                       "from servicedesk.servicedesk.quarantine where table_name = 'tickets' order by source_row, column_name")
+    rows = query(
+        home,
+        "select row_key, column_name, raw_value, reason, action, source_row "
+        "from servicedesk.servicedesk.quarantine where table_name = 'tickets' order by source_row, column_name",
+    )
     q = {(r[0], r[1]): r for r in rows}
     assert q[("G1", "closed_at")][2:5] == ("not a date", "unparseable_timestamp", "value_nulled")
     assert q[("G2", "closed_at")][2:4] == ("31/02/2025 10:00", "invalid_timestamp")
@@ -93,15 +103,23 @@ def test_unparseable_values_are_quarantined_with_reason_and_source_row(crafted_r
     assert dup[0][5] == len(DATE_FORMS) + 4  # the second G3 is the 19th source row
     # the value is NULL in the mart, the ticket itself is kept
     assert query(home, "select closed_at from servicedesk.servicedesk.tickets where ticket_id = 'G1'") == [(None,)]
-    orphans = query(home, "select table_name, raw_value, reason from servicedesk.servicedesk.quarantine "
-                          "where reason = 'unknown_ticket' order by 1")
+    orphans = query(
+        home,
+        "select table_name, raw_value, reason from servicedesk.servicedesk.quarantine "
+        "where reason = 'unknown_ticket' order by 1",
+    )
     assert orphans == [("comments", "NOPE", "unknown_ticket"), ("timesheets", "GHOST", "unknown_ticket")]
 
 
 def test_every_change_is_in_the_audit(crafted_run: tuple[Path, Path]) -> None:
     home, _ = crafted_run
-    audit = {(r[0], r[1]): r[2:] for r in query(
-        home, "select row_key, column_name, before_value, after_value, rule from servicedesk.servicedesk.audit_changes")}
+    audit = {
+        (r[0], r[1]): r[2:]
+        for r in query(
+            home,
+            "select row_key, column_name, before_value, after_value, rule from servicedesk.servicedesk.audit_changes",
+        )
+    }
     assert audit[("T7", "created_at")] == ("20/05/2025 8:42", "2025-05-20 08:42:00", "timestamp_day_first")
     assert audit[("T12", "created_at")][2] == "timestamp_excel_serial"
     assert audit[("T14", "created_at")] == (" 2025-05-20 08:42:13 ", "2025-05-20 08:42:13", "trim")
@@ -132,7 +150,9 @@ def test_report_counts_what_the_warehouse_holds(crafted_run: tuple[Path, Path]) 
     assert (Path(report["report_path"]).parent / "run_results.json").is_file()
 
 
-@pytest.mark.parametrize(("day_first", "expected"), [("true", datetime(2025, 5, 4, 9)), ("false", datetime(2025, 4, 5, 9))])
+@pytest.mark.parametrize(
+    ("day_first", "expected"), [("true", datetime(2025, 5, 4, 9)), ("false", datetime(2025, 4, 5, 9))]
+)
 def test_ambiguous_dates_follow_the_day_first_variable(tmp_path: Path, day_first: str, expected: datetime) -> None:
     source = write_source(tmp_path / "s.db", [ticket("A", **{"TKT-Created Time": "04/05/2025 9:00"})])
     result = sdrun("full", "--source", str(source), "--var", f"day_first={day_first}", *LENIENT, home=tmp_path)
@@ -237,10 +257,28 @@ def test_dbt_directly_from_the_project_root(tmp_path: Path, crafted_run: tuple[P
     wh = tmp_path / "servicedesk.duckdb"
     shutil.copyfile(home / "warehouse" / "servicedesk.duckdb", wh)
     project = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "DBT_PROFILES_DIR": "profiles", "SDRUN_WAREHOUSE": str(wh),
-           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env = {
+        **os.environ,
+        "DBT_PROFILES_DIR": "profiles",
+        "SDRUN_WAREHOUSE": str(wh),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     dbt = str(Path(sys.executable).with_name("dbt"))
-    result = subprocess.run([dbt, "test", "--select", "test_type:unit", "--target-path", str(tmp_path / "t"),
-                             "--log-path", str(tmp_path / "l")], cwd=project, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            dbt,
+            "test",
+            "--select",
+            "test_type:unit",
+            "--target-path",
+            str(tmp_path / "t"),
+            "--log-path",
+            str(tmp_path / "l"),
+        ],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "PASS=5" in result.stdout
