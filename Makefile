@@ -23,6 +23,7 @@ demo: setup
 
 test: setup
 	bash scripts/ensure-postgres.sh
+	bash scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from .errors import EXIT_FAILURE, SdrunError
+from .errors import EXIT_FAILURE, GateHalted, SdrunError
 
 app = typer.Typer(
     name="sdrun",
@@ -38,7 +38,11 @@ def handles_errors(fn: F) -> F:
         except SdrunError as exc:
             if _state["debug"]:
                 raise
-            typer.echo(f"Error: {exc}", err=True)
+            if isinstance(exc, GateHalted) and exc.itemize and exc.reasons:
+                for reason in exc.reasons:
+                    typer.echo(f"Error: {reason}", err=True)
+            else:
+                typer.echo(f"Error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
@@ -76,14 +80,50 @@ def demo_data(
     manifest: Path | None = typer.Option(  # noqa: B008 (typer's idiom)
         None, "--manifest", help="Also write the rows and exact injected-defect counts as JSON here."
     ),
+    xlsx: bool = typer.Option(False, "--xlsx", help="Also write the data as XLSX exports (tickets.xlsx, ...)."),
+    xlsx_dir: Path | None = typer.Option(  # noqa: B008
+        None, "--xlsx-dir", help="Folder for the XLSX files (implies --xlsx; default: <out>_xlsx next to --out)."
+    ),
 ) -> None:
     """Write a realistic demo source with the defects a real export brings."""
     from .demo_data import generate
 
-    summary = generate(out, scale=scale, seed=seed, force=force)
+    if xlsx or xlsx_dir is not None:
+        from .xlsx_export import check_free, export_xlsx
+
+        xlsx_dir = xlsx_dir or out.with_name(f"{out.stem}_xlsx")
+        check_free(xlsx_dir, force=force)
+    from .progress import Progress
+
+    with Progress("demo data", unit="rows") as bar:
+        summary = generate(out, scale=scale, seed=seed, force=force, progress=bar.update)
     if manifest is not None:
         summary.write_manifest(manifest)
     typer.echo(summary.describe())
+    if xlsx_dir is not None:
+        files = export_xlsx(out, xlsx_dir, force=force)
+        typer.echo(f"Wrote {', '.join(p.name for p in files.values())} in {xlsx_dir} (real date cells and text dates).")
+
+
+@app.command("import")
+@handles_errors
+def import_xlsx(
+    from_: Path | None = typer.Option(  # noqa: B008
+        None, "--from", help="Folder holding tickets*.xlsx, comments*.xlsx, timesheets*.xlsx."
+    ),
+    tickets: Path | None = typer.Option(None, "--tickets", help="The tickets workbook (overrides --from)."),  # noqa: B008
+    comments: Path | None = typer.Option(None, "--comments", help="The comments workbook."),  # noqa: B008
+    timesheets: Path | None = typer.Option(None, "--timesheets", help="The timesheets workbook."),  # noqa: B008
+    out: Path = typer.Option(..., "--out", help="The SQLite source to create."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+) -> None:
+    """Land the XLSX exports in a new SQLite source (values as text, dates as ISO text)."""
+    from .xlsx_import import import_xlsx as run_import
+    from .xlsx_import import input_files
+
+    files = input_files(from_, {"tickets": tickets, "comments": comments, "timesheets": timesheets})
+    result = run_import(files, out, force=force)
+    typer.echo("\n".join(result.describe()))
 
 
 def _parse_vars(pairs: list[str]) -> dict[str, Any]:
@@ -108,11 +148,25 @@ def full(
     target: str = typer.Option("dev", "--target", help="dev (DuckDB, default), canary or prod."),
     var: list[str] = typer.Option([], "--var", help="dbt variable NAME=VALUE, e.g. day_first=false (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
+    skip_canary: bool = typer.Option(False, "--skip-canary", help="prod: no canary stage first."),
+    keep: bool = typer.Option(False, "--keep", help="canary: keep the servicedesk_canary schemas."),
+    force: bool = typer.Option(False, "--force", help="prod: build a new version even from the live one's source."),
+    keep_versions: int | None = typer.Option(
+        None, "--keep-versions", help="prod: previous versions kept for rollback (default SDRUN_KEEP_VERSIONS or 2)."
+    ),
 ) -> None:
-    """Run every gate in order: check, load raw, dbt build (tests are the gate), report."""
+    """Run every gate in order: check, load raw, dbt build (tests are the gate), report.
+
+    canary and prod (PostgreSQL, libpq variables PGHOST...): prod builds a new version, tests it,
+    backs up the live schema and swaps atomically; see `sdrun status`, `sdrun rollback`."""
+    from .deploy import DeployOptions
     from .pipeline import full as run_full
 
-    outcome = run_full(source, target_name=target, dbt_vars=_parse_vars(var) or None, quiet=quiet)
+    options = DeployOptions(skip_canary=skip_canary, keep=keep, force=force)
+    if keep_versions is not None:
+        options.keep_versions = keep_versions
+    outcome = run_full(source, target_name=target, dbt_vars=_parse_vars(var) or None, quiet=quiet,
+                       deploy_options=options)
     typer.echo("\n".join(outcome.summary))
     if outcome.error is not None:
         raise outcome.error
@@ -157,6 +211,223 @@ def profile(
         typer.echo(f"Error: {trip['message']}", err=True)
     if result["breaker"]["halted"]:
         raise typer.Exit(EXIT_GATE)
+
+
+@app.command("setup-db")
+@handles_errors
+def setup_db(
+    read_role: str | None = typer.Option(
+        None, "--read-role", help="Read-only role (default SDRUN_READ_ROLE or grafana_ro)."
+    ),
+    password_env: str = typer.Option(
+        "GRAFANA_RO_PASSWORD", "--password-env", help="Environment variable holding that role's password."
+    ),
+) -> None:
+    """PostgreSQL (libpq variables): the run ledger and the dashboards' read-only role; safe to run again."""
+    from .postgres import setup_db as run_setup
+
+    typer.echo("\n".join(run_setup(read_role, password_env)))
+
+
+def _json_out(payload: Any) -> None:
+    import json
+
+    typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+@app.command()
+@handles_errors
+def status(as_json: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
+    """PostgreSQL: the live version, the kept ones, the last runs and backups."""
+    from .deploy import status as get_status
+
+    st = get_status()
+    if as_json:
+        _json_out(st)
+        return
+    live = st["live"]
+    typer.echo(f"database  {st['database']}")
+    if live:
+        typer.echo(f"live      servicedesk = version {live['version']} (since {live['live_since']:%Y-%m-%d %H:%M:%S}, "
+                   f"source sha256 {(live['source_sha256'] or '?')[:12]}…)")
+    else:
+        typer.echo("live      " + ("servicedesk (not built by sdrun)" if st["live_schema_present"] else "none"))
+    for v in st["kept"]:
+        typer.echo(f"kept      {v['schema']}" + ("" if v["present"] else "  (MISSING)"))
+    for r in st["runs"]:
+        typer.echo(f"run       {r['run_id']}  {r['target']:<6} {r['outcome']:<9} {r['version'] or ''}")
+    for b in st["backups"]:
+        typer.echo(f"backup    {b['path']}  {b['schema']} version {b['version']}  sha256 {b['sha256'][:12]}…")
+
+
+@app.command()
+@handles_errors
+def history(
+    limit: int = typer.Option(20, "--limit", help="How many runs, newest first."),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """PostgreSQL: the run ledger (sdrun_meta.runs)."""
+    from .deploy import history as get_history
+
+    rows = get_history(limit)
+    if as_json:
+        _json_out(rows)
+        return
+    typer.echo(f"{'run_id':<22} {'target':<6} {'outcome':<9} {'started':<19} {'secs':>6} {'source':<12} counts")
+    for r in rows:
+        secs = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] else None
+        tables = (r["counts"] or {}).get("tables", {})
+        counts = ", ".join(f"{t} {c['marts']:,}" for t, c in tables.items())
+        typer.echo(f"{r['run_id']:<22} {r['target']:<6} {r['outcome']:<9} {r['started_at']:%Y-%m-%d %H:%M:%S} "
+                   f"{secs if secs is None else round(secs, 1)!s:>6} {(r['source_sha256'] or '')[:12]:<12} {counts}")
+
+
+@app.command()
+@handles_errors
+def rollback(
+    to: str | None = typer.Option(None, "--to", help="A kept version (default: the one before the live one)."),
+) -> None:
+    """PostgreSQL: make the previous version live again, in one transaction."""
+    from .deploy import rollback as run_rollback
+
+    out = run_rollback(to)
+    typer.echo(f"live: servicedesk = version {out['live_version']}"
+               + (f" (version {out['previous_version']} kept)" if out["previous_version"] else ""))
+
+
+@app.command()
+@handles_errors
+def restore(
+    backup: str = typer.Argument(..., help="Backup folder, its name (pg-<run_id>) or the run id."),
+    into: str = typer.Option(..., "--into", help="New schema to restore into (never the live one)."),
+) -> None:
+    """PostgreSQL: verify a backup's SHA-256 and restore it into a new schema."""
+    from .pgbackup import find_backup
+    from .pgbackup import restore as run_restore
+    from .settings import Settings
+
+    out = run_restore(find_backup(backup, Settings.from_env().backups_dir), into)
+    typer.echo(f"restored {out['from']} into schema {out['schema']} (sha256 verified): "
+               + ", ".join(f"{t} {n:,}" for t, n in out["tables"].items()))
+
+
+@app.command()
+@handles_errors
+def preflight(
+    source: Path = typer.Option(..., "--source", help="The SQLite export (or XLSX folder) to check."),
+    target: str = typer.Option("dev", "--target", help="dev, canary or prod (PostgreSQL: libpq variables)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """Gate 0: check the input and the machine (PASS, WARN, FAIL each); any FAIL exits 1."""
+    from . import preflight as gate
+    from .settings import Settings
+
+    checks = gate.run_checks(source, target, Settings.from_env())
+    if as_json:
+        _json_out(gate.to_json(checks, source, target))
+    else:
+        for c in checks:
+            typer.echo(f"{c.status:<4}  {c.name:<22} {c.detail}")
+    gate.raise_on_fail(checks)
+
+
+@app.command()
+@handles_errors
+def backup(
+    source: Path = typer.Option(..., "--source", help="The SQLite source to copy (opened read-only)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
+) -> None:
+    """Copy the source through SQLite's online backup API into backups/, with a SHA-256 manifest."""
+    from .progress import Progress
+    from .settings import Settings
+    from .source_backup import backup_source
+
+    with Progress("backup", unit="bytes") as bar:
+        made, _ = backup_source(source, Settings.from_env().backups_dir, progress=bar.update)
+    if as_json:
+        _json_out(made.to_dict())
+        return
+    m = made.manifest
+    typer.echo(f"backed up {source} to {made.file} ({m['bytes']:,} bytes, sha256 {m['sha256']}, {m['seconds']:.2f}s)")
+
+
+backups_app = typer.Typer(help="Source backups: list, verify, prune, restore.", no_args_is_help=True)
+app.add_typer(backups_app, name="backups")
+
+
+@backups_app.command("list")
+@handles_errors
+def backups_list(as_json: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
+    """The source backups, oldest first."""
+    from .settings import Settings
+    from .source_backup import list_backups
+
+    found = list_backups(Settings.from_env().backups_dir)
+    if as_json:
+        _json_out([b.to_dict() for b in found])
+        return
+    for b in found:
+        m = b.manifest
+        typer.echo(f"{b.folder.name}  {m['created_at']}  {m['bytes']:>12,} bytes  sha256 {m['sha256'][:12]}…  "
+                   f"{m.get('source_path', '')}")
+    if not found:
+        typer.echo("no source backups")
+
+
+@backups_app.command("verify")
+@handles_errors
+def backups_verify(
+    names: list[str] = typer.Argument(None, help="Backups to verify (default: all)."),  # noqa: B008
+) -> None:
+    """Recompute each backup's SHA-256 and run PRAGMA quick_check; exit 1 if any is corrupt."""
+    from .settings import Settings
+    from .source_backup import BackupCorrupt, find_backup, list_backups, verify
+
+    home = Settings.from_env().backups_dir
+    todo = [find_backup(n, home) for n in names] if names else list_backups(home)
+    bad = []
+    for b in todo:
+        try:
+            verify(b)
+            typer.echo(f"OK       {b.folder.name}  sha256 {b.manifest['sha256'][:12]}…")
+        except BackupCorrupt as exc:
+            bad.append(str(exc))
+            typer.echo(f"CORRUPT  {b.folder.name}  {exc}")
+    if bad:
+        raise BackupCorrupt(f"{len(bad)} of {len(todo)} backup(s) corrupt: " + "; ".join(bad))
+    if not todo:
+        typer.echo("no source backups")
+
+
+@backups_app.command("prune")
+@handles_errors
+def backups_prune(
+    keep_days: float = typer.Option(..., "--keep-days", help="Remove backups older than this (the newest stays)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
+) -> None:
+    """Remove source backups older than --keep-days; the newest one is always kept."""
+    from .settings import Settings
+    from .source_backup import prune
+
+    gone = prune(Settings.from_env().backups_dir, keep_days, dry_run=dry_run)
+    for b in gone:
+        typer.echo(("would remove " if dry_run else "removed ") + f"{b.folder.name}  ({b.manifest['created_at']})")
+    typer.echo(f"{len(gone)} backup(s) {'to remove' if dry_run else 'removed'}")
+
+
+@backups_app.command("restore")
+@handles_errors
+def backups_restore(
+    name: str = typer.Argument(..., help="The backup (folder name or path)."),
+    to: Path = typer.Option(..., "--to", help="The file to write."),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
+) -> None:
+    """Verify a source backup's SHA-256, then write it to --to (never over a file without --force)."""
+    from .settings import Settings
+    from .source_backup import find_backup, restore
+
+    out = restore(find_backup(name, Settings.from_env().backups_dir), to, force=force)
+    typer.echo(f"restored {out['from']} to {out['to']} ({out['bytes']:,} bytes, sha256 {out['sha256'][:12]}… verified)")
 
 
 def main() -> None:

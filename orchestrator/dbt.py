@@ -70,6 +70,28 @@ class DbtResult:
         ]
 
 
+def _die_with_parent() -> None:
+    """Linux: dbt gets SIGKILL when sdrun dies, so a killed run leaves no dbt still writing."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def parse_event(line: str) -> dict[str, Any] | None:
+    """One `--log-format json` console line as dbt's event ({"info": {...}, "data": {...}}), else None."""
+    if not line.startswith("{"):
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(event, dict) or not isinstance(event.get("info"), dict) or "msg" not in event["info"]:
+        return None
+    return event
+
+
 def dbt_executable() -> list[str]:
     exe = Path(sys.executable).with_name("dbt")
     if exe.exists():
@@ -85,12 +107,19 @@ def run_dbt(
     env: dict[str, str] | None = None,
     vars: dict[str, Any] | None = None,
     on_line: Any = None,
+    on_event: Any = None,
+    project_dir: Path | None = None,
 ) -> DbtResult:
     """Run `dbt <args>` from the project directory; returns the parsed run_results.
 
     `parse_cache`, a file kept between runs, carries dbt's partial-parse state so that a run does
     not parse the whole project again; dbt itself discards it when the project, vars or profile changed.
+
+    dbt runs with `--log-format json`: each console event is parsed; `dbt.log` gets its readable
+    line, `on_line(message)` its text and `on_event(event)` the whole structured event (dbt's
+    `info` and `data`). `project_dir` defaults to this project.
     """
+    project_dir = project_dir or PROJECT_DIR
     target_path = work_dir / "target"
     partial = target_path / "partial_parse.msgpack"
     if parse_cache is not None and parse_cache.is_file():
@@ -101,13 +130,18 @@ def run_dbt(
         *dbt_executable(),
         *args,
         "--project-dir",
-        str(PROJECT_DIR),
+        str(project_dir),
         "--profiles-dir",
         str(PROFILES_DIR),
         "--target-path",
         str(target_path),
         "--log-path",
         str(log_path),
+        "--log-format",
+        "json",
+        "--log-format-file",
+        "debug",
+        "--no-use-colors",
     ]
     if vars:
         cmd += ["--vars", json.dumps(vars)]
@@ -116,13 +150,18 @@ def run_dbt(
     console = work_dir / "dbt.log"
     with open(console, "a", encoding="utf-8") as out:
         proc = subprocess.Popen(
-            cmd, cwd=PROJECT_DIR, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+            cmd, cwd=project_dir, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
+            preexec_fn=_die_with_parent,
         )
         assert proc.stdout is not None
         for line in proc.stdout:
-            out.write(line)
+            event = parse_event(line)
+            text = event["info"]["msg"] if event else line.rstrip("\n")
+            out.write((f"{event['info'].get('ts', '')[11:19]}  " if event else "") + text + "\n")
             if on_line is not None:
-                on_line(line.rstrip("\n"))
+                on_line(text)
+            if on_event is not None and event is not None:
+                on_event(event)
         returncode = proc.wait()
     if parse_cache is not None and partial.is_file():
         tmp = parse_cache.with_suffix(".tmp")

@@ -854,7 +854,9 @@ def _create_sql(table: str) -> str:
     return f'CREATE TABLE "{table}" ({cols})'
 
 
-def _insert(con: sqlite3.Connection, table: str, rows: Any, nulls: dict[str, dict[str, int]]) -> int:
+def _insert(
+    con: sqlite3.Connection, table: str, rows: Any, nulls: dict[str, dict[str, int]], on_rows: Any = None
+) -> int:
     names = [c for c, _ in TABLES[table]]
     sql = f'INSERT INTO "{table}" VALUES ({", ".join("?" * len(names))})'
     null_counts = [0] * len(names)
@@ -863,8 +865,14 @@ def _insert(con: sqlite3.Connection, table: str, rows: Any, nulls: dict[str, dic
     for row in rows:
         batch.append(row)
         if len(batch) >= BATCH:
-            written += _flush(con, sql, batch, null_counts)
-    written += _flush(con, sql, batch, null_counts)
+            n = _flush(con, sql, batch, null_counts)
+            written += n
+            if on_rows is not None:
+                on_rows(n)
+    n = _flush(con, sql, batch, null_counts)
+    written += n
+    if on_rows is not None and n:
+        on_rows(n)
     nulls[table] = {names[i]: k for i, k in enumerate(null_counts) if k}
     return written
 
@@ -899,8 +907,12 @@ def _remove_stale_temporaries(out: Path) -> None:
             tmp.unlink()
 
 
-def generate(out: Path, scale: float = 1.0, seed: int = 42, force: bool = False) -> DemoSummary:
-    """Write the demo SQLite source to `out` and return what it holds (see the module docstring)."""
+def generate(
+    out: Path, scale: float = 1.0, seed: int = 42, force: bool = False, progress: Any = None
+) -> DemoSummary:
+    """Write the demo SQLite source to `out` and return what it holds (see the module docstring).
+
+    `progress(rows_written, rows_total)`, when given, is called after each batch of rows."""
     out = Path(out)
     if not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
         raise UsageError(f"--scale must be a positive number, got {scale}")
@@ -931,6 +943,12 @@ def generate(out: Path, scale: float = 1.0, seed: int = 42, force: bool = False)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     nulls: dict[str, dict[str, int]] = {}
     rows: dict[str, int] = {}
+    done = [0]
+
+    def on_rows(n: int) -> None:
+        done[0] += n
+        if progress is not None:
+            progress(done[0], sum(n_rows.values()))
     try:
         con = sqlite3.connect(tmp, isolation_level=None)
         try:
@@ -939,11 +957,11 @@ def generate(out: Path, scale: float = 1.0, seed: int = 42, force: bool = False)
             con.execute("BEGIN")
             for table in TABLES:
                 con.execute(_create_sql(table))
-            rows["tickets"] = _insert(con, "tickets", ticket_rows, nulls)
+            rows["tickets"] = _insert(con, "tickets", ticket_rows, nulls, on_rows)
             comments = _comments(rng_c, tickets, n_rows["comments"], orphan_ids, scale, ledger)
-            rows["comments"] = _insert(con, "comments", comments, nulls)
+            rows["comments"] = _insert(con, "comments", comments, nulls, on_rows)
             timesheets = _timesheets(rng_s, tickets, n_rows["timesheets"], orphan_ids, scale, ledger)
-            rows["timesheets"] = _insert(con, "timesheets", timesheets, nulls)
+            rows["timesheets"] = _insert(con, "timesheets", timesheets, nulls, on_rows)
             con.execute("COMMIT")
         finally:
             con.close()

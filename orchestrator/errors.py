@@ -41,9 +41,11 @@ class GateHalted(SdrunError):
 
     exit_code = EXIT_GATE
 
-    def __init__(self, message: str, reasons: list[str] | None = None) -> None:
+    def __init__(self, message: str, reasons: list[str] | None = None, *, itemize: bool = False) -> None:
         super().__init__(message)
         self.reasons = reasons or []
+        # itemize: the CLI prints one `Error:` line per reason (e.g. per tripped breaker rule)
+        self.itemize = itemize
 
 
 class SourceModified(SdrunError):

@@ -1,8 +1,11 @@
 """`sdrun full`: every gate in order, one run folder, one report.
 
-Steps: check (the source is a readable SQLite export with the expected tables and columns) →
-profile (Gate 1, when available) → load raw → dbt build (the tests are the gate) → report.
-Whatever happens, the source's SHA-256 is checked unchanged at the end and report.json is written.
+Steps: preflight (Gate 0: machine and input fit for the run; any FAIL stops here, exit 1) →
+backup (a verified copy of the SQLite source in backups/) → check (the source is a readable SQLite
+export with the expected tables and columns) → profile (Gate 1, when available) → load raw → dbt
+build (the tests are the gate) → report. Free disk and memory are checked before every step and
+watched during the load (health.py). Whatever happens, the source's SHA-256 is checked unchanged at
+the end and report.json and metrics.prom (Prometheus text format) are written.
 """
 
 from __future__ import annotations
@@ -12,14 +15,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, gate0
 from .dbt import run_dbt
-from .errors import GateHalted, SdrunError, SourceModified, StepFailed
+from .errors import GateHalted, SdrunError, SourceModified, StepFailed, UsageError
 from .report import summary_lines, test_figures, warehouse_figures
 from .runs import Run
 from .settings import Settings
-from .source import check_source, sha256_file
+from .source import check_source
 from .targets import get_target
+from .xlsx_import import import_folder, source_sha256
+
+
+def profile_step(run: Run, db: Path, report: dict[str, Any], dbt_vars: dict[str, Any] | None) -> None:
+    """Gate 1: profile every value before anything is loaded; the breaker raises GateHalted (exit 3).
+    Writes runs/<run_id>/profile.json and profile.html; report["profile"] gets the score and trips."""
+    from .profile import Thresholds, run_gate
+
+    day_first = (dbt_vars or {}).get("day_first")
+    with run.step("profile") as rec:
+        try:
+            prof = run_gate(db, run.run_dir, Thresholds.from_env(),
+                            day_first=None if day_first is None else bool(day_first))  # fmt: skip
+        except GateHalted as exc:
+            report["profile"] = {"halted": True, "trips": exc.reasons, "json": str(run.run_dir / "profile.json"),
+                                 "html": str(run.run_dir / "profile.html")}  # fmt: skip
+            raise
+        report["profile"] = {
+            "halted": False,
+            "trips": [],
+            "score": prof["score"]["overall"],
+            "dimensions": prof["score"]["dimensions"],
+            "json": str(run.run_dir / "profile.json"),
+            "html": str(run.run_dir / "profile.html"),
+        }
+        rec["score"] = prof["score"]["overall"]
 
 
 @dataclass
@@ -36,11 +65,29 @@ def full(
     settings: Settings | None = None,
     dbt_vars: dict[str, Any] | None = None,
     quiet: bool = False,
+    deploy_options: Any = None,
 ) -> RunOutcome:
     settings = settings or Settings.from_env()
+    if target_name in ("canary", "prod"):  # PostgreSQL: canary stage and blue-green deploy (deploy.py)
+        from .deploy import full as deploy_full
+
+        if Path(source).is_dir():  # canary/prod deploy a SQLite file that backups and the ledger can name
+            raise UsageError(
+                f"{source}: an XLSX folder is imported directly on target dev only; for {target_name} run "
+                f"`sdrun import --from {source} --out SOURCE.db` and deploy SOURCE.db"
+            )
+        # Gate 0 before deploy.full opens its run: preflight (PostgreSQL checks included), source backup.
+        gate0.run_preflight(gate0.stderr_log(quiet, "[preflight] "), Path(source), target_name, settings, dbt_vars)
+        if Path(source).is_file():
+            gate0.run_backup(gate0.stderr_log(quiet, "[backup] "), Path(source), settings)
+        outcome = deploy_full(source, target_name=target_name, settings=settings, dbt_vars=dbt_vars, quiet=quiet,
+                              options=deploy_options)
+        _write_metrics(outcome.report, None)
+        return outcome
     target = get_target(target_name, settings)
     source = Path(source)
     run = Run.create(settings.runs_dir, quiet=quiet)
+    run.health_paths = [settings.warehouse.parent, settings.backups_dir]
     t0 = time.perf_counter()
     report: dict[str, Any] = {
         "run_id": run.run_id,
@@ -52,26 +99,47 @@ def full(
         "report_path": str(run.run_dir / "report.json"),
     }
     run.log(f"run {run.run_id}: {source} → {target.describe()}", target=target.name)
-    sha_before = sha256_file(source) if source.is_file() else None
+    sha_before = source_sha256(source)
     report["source"]["sha256_before"] = sha_before
     error: SdrunError | None = None
     try:
+        with run.step("preflight") as rec:
+            report["preflight"] = gate0.run_preflight(
+                lambda m, level="info", **f: run.log(m, step="preflight", level=level, **f),
+                source, target.name, settings, dbt_vars,
+            )  # fmt: skip
+            rec["counts"] = report["preflight"]["counts"]
+        db = source  # the SQLite source the steps read; an XLSX folder is imported into the run first
+        if source.is_dir():
+            with run.step("import") as rec:
+                imported = import_folder(source, run.run_dir / "source.db")
+                rec.update(imported.to_dict())
+                db = imported.out
+        with run.step("backup") as rec:
+            report["backup"] = gate0.run_backup(
+                lambda m, level="info", **f: run.log(m, step="backup", level=level, **f),
+                db, settings, source_sha256=sha_before if db == source else None,
+                progress=lambda desc, **kw: run.progress("backup", desc, **kw),
+            )  # fmt: skip
+            rec.update(report["backup"])
         with run.step("check") as rec:
-            info = check_source(source)
+            info = check_source(db)
             rec["tables"] = info.tables
             if info.extra_columns:
                 rec["extra_columns"] = info.extra_columns
                 run.log(f"extra columns ignored: {info.extra_columns}", step="check", level="warning")
-        with run.step("load") as rec:
-            rec["rows"] = target.load_raw(source)
-        with run.step("build") as rec:
+        profile_step(run, db, report, dbt_vars)
+        with run.step("load") as rec, run.progress("load", "load raw", total=sum(info.tables.values()),
+                                                     unit="rows") as bar:
+            rec["rows"] = target.load_raw(db, on_table=lambda _table, n: bar.advance(n))
+        with run.step("build") as rec, run.progress("build", "dbt build", unit="nodes") as bar:
             result = run_dbt(
                 ["build"],
                 work_dir=run.run_dir / "dbt",
                 env=target.dbt_env(),
                 vars=dbt_vars,
                 parse_cache=settings.runs_dir / ".dbt-partial-parse.msgpack",
-                on_line=lambda line: run.log(line, step="build", level="debug"),
+                on_event=gate0.dbt_event_logger(run, "build", bar),
             )
             rr = run.run_dir / "dbt" / "run_results.build.json"
             if rr.exists():
@@ -105,7 +173,7 @@ def full(
         run.log(f"unexpected {type(exc).__name__}", level="error")
         error = StepFailed(f"unexpected {type(exc).__name__}: {exc}")
     finally:
-        sha_after = sha256_file(source) if source.is_file() else None
+        sha_after = source_sha256(source)
         report["source"]["sha256_after"] = sha_after
         report["source"]["unchanged"] = sha_before == sha_after
         if sha_before != sha_after:
@@ -117,6 +185,7 @@ def full(
         if error is not None:
             report["error"] = str(error)
         run.write_json("report.json", report)
+        _write_metrics(report, run)
         run.log(
             f"run {report['outcome']}",
             level="info" if error is None else "error",
@@ -124,3 +193,14 @@ def full(
             exit_code=report["exit_code"],
         )
     return RunOutcome(report=report, summary=summary_lines(report), error=error)
+
+
+def _write_metrics(report: dict[str, Any], run: Run | None) -> None:
+    """runs/<run_id>/metrics.prom (+ the node-exporter textfile dir); a failure here never fails the run."""
+    from .metrics import write_metrics
+
+    try:
+        write_metrics(report, Path(report["report_path"]).with_name("metrics.prom"))
+    except Exception as exc:  # noqa: BLE001
+        if run is not None:
+            run.log(f"metrics not written: {type(exc).__name__}: {exc}", level="warning")

@@ -4,17 +4,19 @@ score its quality and decide whether the run may go on (the circuit breaker).
 How it reads (docs/profile.md has the details and every formula):
 
 * DuckDB attaches the file read-only with every column as text (`orchestrator.load.attach_source`).
-  Per table, one aggregate query classifies every value (NULL, empty, whitespace-only, sentinel,
-  integer, real, boolean word, date-like, text) and computes all columns' counters at once; a second
-  query over the date-like values only groups them by their *shape* (digits as 9) to find every date
-  format, the day/month evidence and the minimum and maximum of the parsed values. Duplicate keys and
-  orphans take one query each where a key or a reference is known.
+  Per table, ONE query reads every value: it unpivots the table to (column, value), groups equal
+  values (exact distinct counts come with it), classifies each distinct value once (NULL, empty,
+  whitespace-only, sentinel, integer, real, boolean word, date-like, text), and for date-like values
+  computes the shape (digits as 9), the day/month evidence and the value parsed day-first and
+  month-first. Its result is one small row per (column, class, shape) group. Duplicate keys and
+  orphans take one query each where a key or a reference is known. Tables run side by side.
 * SQLite itself counts each value's storage class (`typeof`), in a thread beside DuckDB: DuckDB's
   typed scan refuses mixed columns, which is exactly what must be counted here.
-* Only streaming aggregates are used and DuckDB runs under a memory limit (spilling to a temporary
-  directory), so memory does not grow with the rows.
+* Only aggregates are kept and DuckDB runs under a memory limit (spilling to a temporary directory),
+  so memory does not grow with the rows.
 
-The declared type of a column is reported and compared, never trusted.
+The declared type of a column is reported and compared, never trusted. This module knows nothing of
+the command line: `sdrun profile` (orchestrator.cli) and `sdrun full` (run_gate) call it.
 """
 
 from __future__ import annotations
@@ -43,10 +45,11 @@ from .settings import PROJECT_DIR
 from .source import check_sqlite_file, connect_readonly, expected_tables
 
 SCHEMA_VERSION = 1
-DBT_PROJECT_YML = PROJECT_DIR / "dbt_project.yml"
-SENTINELS_CSV = PROJECT_DIR / "seeds" / "sentinel_values.csv"
 DEFAULT_SENTINELS = ["N/A", "n/a", "NA", "-", "--", "NULL", "null", "None", "#N/A", "#N/B", "?", "none"]
 
+# DuckDB's memory limit for the profile (SDRUN_PROFILE_MEMORY_LIMIT); beyond it DuckDB spills to disk.
+# 256MB: a quarter more time than unlimited at scale 40 with a bounded footprint; 128MB doubles the time.
+DEFAULT_MEMORY_LIMIT = "256MB"
 # A type is detected when at least this share of a column's present values fit it.
 DETECT_MIN_SHARE = 0.5
 # Excel stores dates as days since 1899-12-30; these bounds are 2000-01-01 and 2099-12-31.
@@ -79,12 +82,17 @@ _TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?: ?[AaPp][Mm])?)?"
 _ZONE = r"(?:Z| ?[+-]\d{2}:?\d{2})?"
 RE_DATE = rf"(?:{_NUMERIC_DATE}|{_NAMED_DATE}){_TIME}{_ZONE}"
 # parts of a date-like value
-RE_YEAR_FIRST = r"^\d{4}[-/.]"
-RE_DAY_MONTH = r"^\d{1,2}[-/.]\d"
 RE_NUM_DATE_PARTS = r"^(\d{1,4})[-/.](\d{1,2})[-/.](\d{1,4})"
 RE_NAMED1_PARTS = r"^(\d{1,2})[- ]([A-Za-z]+)[- ](\d{2,4})"
 RE_NAMED2_PARTS = r"^([A-Za-z]+) (\d{1,2}),? (\d{4})"
 RE_TIME_PARTS = r"[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+
+# date shapes (digits as 9) that DuckDB's timestamp cast parses exactly: the fast path
+ISO_SHAPES = [
+    "9999-99-99" + time + frac
+    for time in ("", " 99:99", "T99:99", " 99:99:99", "T99:99:99")
+    for frac in ([""] + ["." + "9" * n for n in range(1, 7)] if time.endswith(":99:99") else [""])
+]
 
 # value classes computed in SQL
 K_NULL, K_EMPTY, K_WS, K_SENTINEL, K_INT, K_REAL_DOT, K_REAL_COMMA, K_BOOL, K_DATE, K_TEXT = range(10)
@@ -206,7 +214,7 @@ def inspect_tables(con: sqlite3.Connection) -> list[TableInfo]:
         r[0]
         for r in con.execute(
             "select name from sqlite_master where type = 'table' and name not like 'sqlite\\_%' escape '\\' "
-            "order by rowid"
+            "and coalesce(sql, '') not like 'create virtual table%' order by rowid"
         )
     ]
     known_keys: dict[str, str] = {}
@@ -311,24 +319,6 @@ COMPATIBLE = {
 # --- SQL builders -----------------------------------------------------------------------------------
 
 
-def _ws() -> str:
-    return " || ".join(f"chr({ord(c)})" for c in WHITESPACE)
-
-
-def _class_expr(v: str, t: str, sentinels: list[str]) -> str:
-    sent = ", ".join(lit(s) for s in sentinels) or "NULL"
-    bools = ", ".join(lit(b) for b in BOOLEAN_WORDS)
-    return (
-        f"CASE WHEN {v} IS NULL THEN {K_NULL} WHEN {v} = '' THEN {K_EMPTY} WHEN {t} = '' THEN {K_WS} "
-        f"WHEN {t} IN ({sent}) THEN {K_SENTINEL} "
-        f"WHEN regexp_full_match({t}, {lit(RE_INTEGER)}) THEN {K_INT} "
-        f"WHEN regexp_full_match({t}, {lit(RE_REAL_DOT)}) THEN {K_REAL_DOT} "
-        f"WHEN regexp_full_match({t}, {lit(RE_REAL_COMMA)}) THEN {K_REAL_COMMA} "
-        f"WHEN lower({t}) IN ({bools}) THEN {K_BOOL} "
-        f"WHEN regexp_full_match({t}, {lit(RE_DATE)}) THEN {K_DATE} ELSE {K_TEXT} END"
-    )
-
-
 def _list(values: Iterable[str]) -> str:
     return "[" + ", ".join(lit(v) for v in values) + "]"
 
@@ -349,9 +339,9 @@ def table_scan_sql(table: str, columns: list[str], sentinels: list[str]) -> str:
     point or a comma, boolean word, date-like, text). Date-like values, and numbers in the Excel
     serial range, also get their shape (digits as 9, month names as Mon), whether a day, month or
     hour field has a leading zero, their day/month evidence and their value parsed day-first and
-    month-first. The result has one row per (column, class, shape, kind, leading zero) group, so it
+    month-first. Columns are renamed by position ("0", "1", ...): any name works, even an empty one.
+    The result has one row per (column, class, shape, kind, leading zero) group, so it
     stays small however many rows the table has."""
-    sel = ", ".join(f"{q(c)} AS {q(str(i))}" for i, c in enumerate(columns))
     names = ", ".join(q(str(i)) for i in range(len(columns)))
     cls = (
         f"CASE WHEN v IS NULL THEN {K_NULL} WHEN v = '' THEN {K_EMPTY} WHEN t = '' THEN {K_WS} "
@@ -372,6 +362,8 @@ def table_scan_sql(table: str, columns: list[str], sentinels: list[str]) -> str:
     )
     months = _list(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])
     excel_ts = "TIMESTAMP '1899-12-30' + to_seconds(round(x * 86400)::BIGINT)"
+    # the common ISO shapes take DuckDB's own timestamp parser (no year 0, no hour 24)
+    iso_ts = "CASE WHEN left(t, 4) <> '0000' AND substr(t || ' 00', 12, 2) <= '23' THEN TRY_CAST(t AS TIMESTAMP) END"
 
     def mk(y: str, m: str, d: str) -> str:
         # checked first: an invalid date raising inside try() costs a C++ exception per value
@@ -399,53 +391,62 @@ def table_scan_sql(table: str, columns: list[str], sentinels: list[str]) -> str:
     )
     named_ts = mk(_year("nm.y"), f"list_position({months}, lower(left(nm.mon, 3)))", _num("nm.d"))
     h = _num("tm.h")
+    # fmt: off
     return f"""
-WITH r AS (SELECT {sel} FROM src.{q(table)}),
+WITH r AS (SELECT * FROM src.{q(table)} AS r({names})),
 u AS (FROM r UNPIVOT INCLUDE NULLS (v FOR col IN ({names}))),
-dv AS (SELECT col, v, count(*) AS n FROM u GROUP BY col, v),
-t AS (SELECT col, v, n, {trimmed} AS t FROM dv),
-k AS (SELECT col, v, n, t, {cls} AS k FROM t),
-x AS (SELECT col, v, n, t, k,
+g0 AS (SELECT col, v AS raw, count(*) AS n FROM u GROUP BY col, v),
+g1 AS (SELECT col, raw, n, try(decode(encode(raw))) AS valid FROM g0),
+dv AS (SELECT col, n, coalesce(valid, '0x' || hex(raw)) AS v, raw IS NOT NULL AND valid IS NULL AS bad FROM g1),
+t AS (SELECT col, v, n, bad, {trimmed} AS t FROM dv),
+k AS (SELECT col, v, n, bad, t, {cls} AS k FROM t),
+x AS (SELECT col, v, n, bad, t, k,
         CASE WHEN k IN ({K_INT}, {K_REAL_DOT}, {K_REAL_COMMA})
              THEN TRY_CAST(replace(t, ',', '.') AS DOUBLE) END AS x
       FROM k),
-s AS (SELECT col, v, n, t, k, x, {shape} AS shape FROM x),
-d AS (SELECT col, v, n, t, k, x, shape,
-        CASE WHEN shape = 'EXCEL' THEN 'excel'
-             WHEN shape IS NULL THEN NULL
-             WHEN regexp_matches(t, {lit(RE_YEAR_FIRST)}) THEN 'ymd'
-             WHEN regexp_matches(t, {lit(RE_DAY_MONTH)}) THEN 'dmy' ELSE 'named' END AS kind,
-        {when_date(f"regexp_extract(t, {lit(RE_NUM_DATE_PARTS)}, ['a', 'b', 'c'])")} AS nd,
-        {when_date(f"CASE WHEN regexp_matches(t, '^[0-9]') "
-                   f"THEN regexp_extract(t, {lit(RE_NAMED1_PARTS)}, ['d', 'mon', 'y']) "
-                   f"ELSE regexp_extract(t, {lit(RE_NAMED2_PARTS)}, ['mon', 'd', 'y']) END")} AS nm,
-        {when_date(f"regexp_extract(t, {lit(RE_TIME_PARTS)}, ['h', 'mi', 's', 'f'])")} AS tm,
-        {when_date("regexp_matches(t, '[Pp][Mm]')")} AS pm,
-        {when_date("regexp_matches(t, '[Aa][Mm]')")} AS am
+s AS (SELECT col, v, n, bad, t, k, x, {shape} AS shape FROM x),
+d0 AS (SELECT col, v, n, bad, t, k, x, shape,
+        CASE WHEN shape IS NULL THEN NULL WHEN shape = 'EXCEL' THEN 'excel'
+             WHEN list_contains({_list(ISO_SHAPES)}, shape) THEN 'iso'
+             WHEN contains(shape, 'Mon') THEN 'named' WHEN left(shape, 4) = '9999' THEN 'ymd' ELSE 'dmy' END AS kind
       FROM s),
-e AS (SELECT col, v, n, t, k, x, shape, kind, nd, nm,
+d AS (SELECT col, v, n, bad, t, k, x, shape, kind,
+        CASE WHEN kind IN ('ymd', 'dmy') THEN regexp_extract(t, {lit(RE_NUM_DATE_PARTS)}, ['a', 'b', 'c']) END AS nd,
+        CASE WHEN kind = 'named' THEN CASE WHEN left(shape, 1) = '9'
+             THEN regexp_extract(t, {lit(RE_NAMED1_PARTS)}, ['d', 'mon', 'y'])
+             ELSE regexp_extract(t, {lit(RE_NAMED2_PARTS)}, ['mon', 'd', 'y']) END END AS nm,
+        CASE WHEN kind <> 'iso' AND contains(shape, ':')
+             THEN regexp_extract(t, {lit(RE_TIME_PARTS)}, ['h', 'mi', 's', 'f']) END AS tm,
+        CASE WHEN contains(shape, 'M') OR contains(shape, 'm')
+             THEN upper(regexp_extract(t, '([AaPp])[Mm]', 1)) END AS ap
+      FROM d0),
+e AS (SELECT col, v, n, bad, t, k, x, shape, kind, nd, nm,
         CASE kind WHEN 'ymd' THEN {z('nd.b')} || {z('nd.c')} WHEN 'dmy' THEN {z('nd.a')} || {z('nd.b')}
-                  WHEN 'named' THEN {z('nm.d')} ELSE '' END
+                  WHEN 'named' THEN {z('nm.d')}
+                  WHEN 'iso' THEN {z('substr(t, 6, 2)')} || {z('substr(t, 9, 2)')}
+                    || CASE WHEN length(t) > 10 THEN {z('substr(t, 12, 2)')} ELSE '' END ELSE '' END
           || CASE WHEN shape IS NOT NULL AND tm.h <> '' THEN {z('tm.h')} ELSE '' END AS lz,
-        CASE WHEN shape IS NULL OR tm.h = '' THEN 0 WHEN pm AND {h} < 12 THEN {h} + 12
-             WHEN am AND {h} = 12 THEN 0 ELSE {h} END AS hh,
+        CASE WHEN shape IS NULL OR coalesce(tm.h, '') = '' THEN 0 WHEN ap = 'P' AND {h} < 12 THEN {h} + 12
+             WHEN ap = 'A' AND {h} = 12 THEN 0 ELSE {h} END AS hh,
         {when_date(f"coalesce({_num('tm.mi')}, 0)")} AS mi,
         {when_date(f"coalesce({_num('tm.s')}, 0) + "
                    f"coalesce(TRY_CAST(nullif(tm.f, '') AS DOUBLE) / pow(10, length(tm.f)), 0)")} AS ss,
         {when_date(_num("nd.a"))} AS f1, {when_date(_num("nd.b"))} AS f2
       FROM d),
-f AS (SELECT col, v, n, t, k, x, shape, kind, lz, f1, f2,
-        CASE kind WHEN 'excel' THEN {excel_ts} WHEN 'ymd' THEN {mk(_num('nd.a'), 'f2', _num('nd.c'))}
+f AS (SELECT col, v, n, bad, t, k, x, shape, kind, lz, f1, f2,
+        CASE kind WHEN 'iso' THEN {iso_ts} WHEN 'excel' THEN {excel_ts}
+                  WHEN 'ymd' THEN {mk(_num('nd.a'), 'f2', _num('nd.c'))}
                   WHEN 'dmy' THEN {mk(_year('nd.c'), 'f2', 'f1')} WHEN 'named' THEN {named_ts} END AS ts_df,
         CASE kind WHEN 'dmy' THEN {mk(_year('nd.c'), 'f1', 'f2')} END AS ts_md
       FROM e),
-g AS (SELECT col, v, n, t, k, x, shape, kind, lz, f1, f2, ts_df,
+g AS (SELECT col, v, n, bad, t, k, x, shape, kind, lz, f1, f2, ts_df,
         CASE kind WHEN 'dmy' THEN ts_md ELSE ts_df END AS ts_mf
       FROM f),
 h AS (SELECT *, ts_df IS NOT NULL OR ts_mf IS NOT NULL AS ok FROM g)
 SELECT col, k, shape, kind, lz, sum(n) AS n, count(v) AS distinct_n,
   coalesce(sum(n) FILTER (k = {K_INT} AND (t = '0' OR t = '1')), 0) AS zero_one,
   coalesce(sum(n) FILTER (k > {K_SENTINEL} AND v <> t), 0) AS untrimmed,
+  coalesce(sum(n) FILTER (bad), 0) AS invalid_utf8,
   min(length(v)) FILTER (k > {K_SENTINEL}) AS len_min, max(length(v)) FILTER (k > {K_SENTINEL}) AS len_max,
   list({{'value': t, 'n': n}}) FILTER (k = {K_SENTINEL}) AS sentinel_values,
   min(TRY_CAST(t AS HUGEINT)) FILTER (k = {K_INT}) AS int_min,
@@ -461,6 +462,7 @@ SELECT col, k, shape, kind, lz, sum(n) AS n, count(v) AS distinct_n,
   coalesce(sum(n) FILTER (ts_mf IS NOT NULL), 0) AS ok_mf, min(ts_mf) AS min_mf, max(ts_mf) AS max_mf
 FROM h GROUP BY col, k, shape, kind, lz
 """
+    # fmt: on
 
 
 # --- date formats from shapes -----------------------------------------------------------------------
@@ -676,7 +678,7 @@ def profile_source(
     if not tables:
         raise SourceError(f"{path}: SQLite database holds no tables")
 
-    limit = memory_limit or os.environ.get("SDRUN_PROFILE_MEMORY_LIMIT", "1GB")
+    limit = memory_limit or os.environ.get("SDRUN_PROFILE_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT)
     workers = max(2, min(4, os.cpu_count() or 2))
     with tempfile.TemporaryDirectory(prefix="sdrun-profile-") as tmp, ThreadPoolExecutor(workers) as pool:
         # SQLite counts storage classes while DuckDB reads the values; tables are read side by side,
@@ -765,7 +767,7 @@ def _profile_table(
             r[CLASS_NAMES[g["k"]]] += g["n"]
             for item in g["sentinel_values"] or []:
                 sentinel_values[item["value"]] += item["n"]
-        for name in ("zero_one", "untrimmed"):
+        for name in ("zero_one", "untrimmed", "invalid_utf8"):
             r[name] = sum(g[name] for g in groups)
         r["distinct"] = sum(g["distinct_n"] for g in groups)
         r["sentinel_values"] = dict(sentinel_values)
@@ -851,6 +853,7 @@ def _column_profile(
         "missing": missing,
         "present": present,
         "untrimmed": r["untrimmed"],
+        "invalid_utf8": r["invalid_utf8"],
         "distinct_count": int(r["distinct"]),
         "value_classes": {
             "integer": n_int,
@@ -898,9 +901,7 @@ def _dates(groups: list[dict[str, Any]], present: int, day_first: bool) -> dict[
     bad = [e for e in dict.fromkeys(g["bad_ex"] for g in groups) if e is not None]
     return {
         "is_date_column": True,
-        "formats": [
-            {k: f[k] for k in ("format", "strptime", "count", "examples", "has_time")} for f in formats
-        ],
+        "formats": [{k: f[k] for k in ("format", "strptime", "count", "examples", "has_time")} for f in formats],
         "order_evidence": {"first_over_12": first, "second_over_12": second, "ambiguous": ambiguous},
         "verdict": verdict,
         "parsed_as": "day-first" if used else "month-first",
@@ -915,6 +916,18 @@ def _dates(groups: list[dict[str, Any]], present: int, day_first: bool) -> dict[
     }
 
 
+def _utf8(expr: str) -> str:
+    """Text that is not valid UTF-8 (a latin-1 export, a BLOB) would break DuckDB's string functions:
+    such a value becomes '0x' and its bytes in hex."""
+    return f"coalesce(try(decode(encode({expr}))), '0x' || hex({expr}))"
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[Any, ...]:
+    row = con.execute(sql).fetchone()
+    assert row is not None  # an aggregate without GROUP BY always returns a row
+    return row
+
+
 def _not_missing(expr: str, sentinels: list[str]) -> str:
     lowered = _list(sorted({x.lower() for x in sentinels}))
     return f"{expr} IS NOT NULL AND {expr} <> '' AND NOT list_contains({lowered}, lower({expr}))"
@@ -923,12 +936,13 @@ def _not_missing(expr: str, sentinels: list[str]) -> str:
 def _key_check(con: duckdb.DuckDBPyConnection, t: TableInfo, sentinels: list[str]) -> dict[str, Any] | None:
     if not t.key:
         return None
-    k = f"trim({q(t.key)}, {_ws()})"
-    row = con.execute(
+    k = f"trim({_utf8(q(t.key))}, {lit(WHITESPACE)})"
+    row = _one(
+        con,
         f"SELECT count(*), coalesce(sum(n), 0), min(k), max(k) FROM ("
         f"SELECT {k} AS k, count(*) AS n FROM src.{q(t.name)} WHERE {_not_missing(k, sentinels)} "
-        f"GROUP BY 1 HAVING count(*) > 1)"
-    ).fetchone()
+        f"GROUP BY 1 HAVING count(*) > 1)",
+    )
     dup_keys, dup_rows = int(row[0]), int(row[1])
     return {
         "column": t.key,
@@ -944,14 +958,15 @@ def _reference_check(
     con: duckdb.DuckDBPyConnection, t: TableInfo, ref: tuple[str, str, str, str], sentinels: list[str]
 ) -> dict[str, Any]:
     col, parent, pcol, origin = ref
-    c = f"trim({q(col)}, {_ws()})"
-    p = f"trim({q(pcol)}, {_ws()})"
-    row = con.execute(
+    c = f"trim({_utf8(q(col))}, {lit(WHITESPACE)})"
+    p = f"trim({_utf8(q(pcol))}, {lit(WHITESPACE)})"
+    row = _one(
+        con,
         f"SELECT count(*), count(*) FILTER (p.k IS NULL), min(c.r) FILTER (p.k IS NULL), "
         f"max(c.r) FILTER (p.k IS NULL) "
         f"FROM (SELECT {c} AS r FROM src.{q(t.name)} WHERE {_not_missing(c, sentinels)}) c "
-        f"LEFT JOIN (SELECT DISTINCT {p} AS k FROM src.{q(parent)}) p ON c.r = p.k"
-    ).fetchone()
+        f"LEFT JOIN (SELECT DISTINCT {p} AS k FROM src.{q(parent)}) p ON c.r = p.k",
+    )
     return {
         "column": col,
         "references": {"table": parent, "column": pcol},
@@ -968,7 +983,7 @@ FORMULAS = {
     "completeness": "present cells / all cells",
     "validity": "present values that fit their column's detected type / present values",
     "uniqueness": "(rows of keyed tables - surplus duplicate rows) / rows of keyed tables",
-    "consistency": "values in their column's main format / present values of date and real columns",
+    "consistency": "values in their column's main format / parsed values of date and real columns",
     "integrity": "references that resolve / rows holding a reference",
 }
 
@@ -984,12 +999,13 @@ def quality_score(tables: list[dict[str, Any]]) -> dict[str, Any]:
             kind = c["detected_type"]
             valid += c["present"] if kind in ("text", "empty") else c["fit"]
             if kind in ("date", "timestamp") and c["dates"]:
+                # among the values that parse: unparseable ones already count against validity
                 formats = c["dates"]["formats"]
-                typed += c["present"]
+                typed += c["dates"]["parsed"]
                 consistent += max((f["count"] for f in formats), default=0)
             elif kind == "real" and c["numeric"]:
                 n = c["numeric"]
-                typed += c["present"]
+                typed += n["integers"] + n["decimal_point"] + n["decimal_comma"]
                 consistent += n["integers"] + max(n["decimal_point"], n["decimal_comma"])
         if t.get("key"):
             keyed_rows += t["row_count"]
@@ -1004,7 +1020,7 @@ def quality_score(tables: list[dict[str, Any]]) -> dict[str, Any]:
         "consistency": (consistent, typed),
         "integrity": (refs - orphans, refs),
     }
-    dims = {}
+    dims: dict[str, dict[str, Any]] = {}
     for name, (good, total) in parts.items():
         formula = FORMULAS[name]
         dims[name] = {
@@ -1150,7 +1166,7 @@ def run_gate(
     write_html(profile, Path(out_dir) / "profile.html")
     trips = [t["message"] for t in profile["breaker"]["trips"]]
     if trips:
-        raise GateHalted(f"Gate 1 (profile) halted the run: {len(trips)} rule(s) tripped", reasons=trips)
+        raise GateHalted(f"Gate 1 (profile) halted the run: {len(trips)} rule(s) tripped", reasons=trips, itemize=True)
     return profile
 
 
@@ -1207,7 +1223,7 @@ def print_summary(profile: dict[str, Any], file: Any = None) -> None:
                     fmts += f"; [red]unparseable {d['unparseable']:,}[/red]"
                 if d["verdict"]:
                     fmts += f" · {d['verdict']}"
-            storage = ", ".join(c["storage_classes"]) if len(c["storage_classes"]) > 1 else "".join(c["storage_classes"])
+            storage = ", ".join(c["storage_classes"])
             detected = c["detected_type"] + (" [red]mismatch[/red]" if c["type_mismatch"] else "")
             span = "" if c["min"] is None else f"{c['min']} … {c['max']}"
             table.add_row(

@@ -217,8 +217,21 @@ def _table_section(t: dict[str, Any]) -> str:
         )
     head = "".join(
         f"<th>{h}</th>"
-        for h in ("column", "declared", "storage classes", "detected", "confidence", "NULL", "empty",
-                  "whitespace", "sentinel", "untrimmed", "distinct", "min … max", "date formats")  # fmt: skip
+        for h in (
+            "column",
+            "declared",
+            "storage classes",
+            "detected",
+            "confidence",
+            "NULL",
+            "empty",
+            "whitespace",
+            "sentinel",
+            "untrimmed",
+            "distinct",
+            "min … max",
+            "date formats",
+        )  # fmt: skip
     )
     return (
         f'<section class="table"><h3>{esc(t["name"])}</h3><p>{" · ".join(facts)}</p>'

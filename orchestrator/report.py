@@ -91,6 +91,13 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         lines.append(f"  source  {src['path']}  sha256 {src['sha256_before'][:12]}… {state}")
     else:
         lines.append(f"  source  {src['path']}  (not readable)")
+    prof = report.get("profile")
+    if prof:
+        if prof.get("halted"):
+            lines.append(f"  profile     HALTED: {len(prof['trips'])} breaker rule(s) tripped; see {prof['html']}")
+            lines.extend(f"    {trip}" for trip in prof["trips"])
+        else:
+            lines.append(f"  profile     quality score {prof['score']:.1f}/100; report {prof['html']}")
     wh = report.get("warehouse")
     if wh:
         for table, t in wh["tables"].items():

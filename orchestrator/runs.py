@@ -15,7 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .progress import Progress
 
 
 def new_run_id() -> str:
@@ -30,6 +33,8 @@ class Run:
     quiet: bool = False
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    # Folders the run writes to: free disk there (and memory) is checked before every step (health.py).
+    health_paths: list[Path] = field(default_factory=list)
 
     @classmethod
     def create(cls, runs_dir: Path, quiet: bool = False) -> Run:
@@ -65,6 +70,9 @@ class Run:
         self.log(f"{name} ...", step=name)
         t0 = time.perf_counter()
         try:
+            from . import health
+
+            health.check([self.run_dir, *self.health_paths], where=f"before step {name}")
             yield record
         except BaseException as exc:
             record["status"] = "failed"
@@ -80,6 +88,13 @@ class Run:
                 level="info" if record["status"] == "ok" else "error",
                 seconds=record["seconds"],
             )
+
+    def progress(self, step: str, description: str, *, total: float | None = None, unit: str = "") -> Progress:
+        """A progress bar on a terminal, else a log line every few seconds (progress.py)."""
+        from .progress import Progress
+
+        return Progress(description, total=total, unit=unit, enabled=not self.quiet,
+                        log=lambda message: self.log(message, step=step))
 
     def write_json(self, name: str, payload: Any) -> Path:
         path = self.run_dir / name

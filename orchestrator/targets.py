@@ -6,7 +6,7 @@ the same three operations: load raw, the environment dbt needs, and queries for 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +27,8 @@ class DuckDBTarget:
     schema: str = LIVE_SCHEMA
     raw_schema: str = RAW_SCHEMA
 
-    def load_raw(self, source: Path) -> dict[str, int]:
-        return load_raw_duckdb(source, self.warehouse).rows
+    def load_raw(self, source: Path, on_table: Callable[[str, int], None] | None = None) -> dict[str, int]:
+        return load_raw_duckdb(source, self.warehouse, on_table=on_table).rows
 
     @property
     def relation_prefix(self) -> str:

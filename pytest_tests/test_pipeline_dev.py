@@ -282,3 +282,18 @@ def test_dbt_directly_from_the_project_root(tmp_path: Path, crafted_run: tuple[P
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert "PASS=5" in result.stdout
+
+
+def test_the_circuit_breaker_halts_before_anything_is_loaded(tmp_path: Path) -> None:
+    # 40% of the creation dates are garbage: Gate 1 trips before the load step.
+    tickets = [ticket(f"T{i}", **({"TKT-Created Time": "soon"} if i % 5 < 2 else {})) for i in range(50)]
+    source = write_source(tmp_path / "s.db", tickets)
+    result = sdrun("full", "--source", str(source), home=tmp_path)
+    assert result.returncode == 3, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert errors and all("TKT-Created Time" in e or "score" in e for e in errors), errors
+    assert any("tickets.TKT-Created Time" in e and "40" in e for e in errors), errors
+    report = last_report(tmp_path)
+    assert report["outcome"] == "halted" and report["profile"]["halted"] is True
+    assert "load" not in report["steps"] and not (tmp_path / "warehouse" / "servicedesk.duckdb").exists()
+    assert (Path(report["report_path"]).parent / "profile.html").is_file()

@@ -71,7 +71,8 @@
 
 {# Step 2: the typed parts of canonical column `col`, as columns col__form, col__y, ... #}
 {% macro timestamp_parts(col) -%}
-    split_part({{ col }}, '|', 1) as {{ col }}__form,
+    {#- evaluate_once: the parts are read many times by timestamp_from_parts; compute them once #}
+    {{ evaluate_once("split_part(" ~ col ~ ", '|', 1)") }} as {{ col }}__form,
     {%- for name, n in [('y', 2), ('m', 3), ('d', 4), ('hh', 5), ('mi', 6), ('ss', 7)] %}
     cast(case when split_part({{ col }}, '|', 1) <> 'excel_serial'
               then nullif(split_part({{ col }}, '|', {{ n }}), '') end as integer) as {{ col }}__{{ name }},

@@ -1,0 +1,105 @@
+"""Gate 0 inside `sdrun full`: preflight, then the source backup; and dbt's events into the run log.
+
+Both steps report through a `log(message, level=..., **fields)` function: a run's `Run.log` (so
+they land in log.jsonl) or, before a run exists, plain lines on stderr.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import preflight
+from .progress import Progress
+from .settings import Settings
+from .source_backup import backup_source
+
+
+class LogFn(Protocol):
+    def __call__(self, message: str, *, level: str = "info", **fields: Any) -> None: ...
+
+
+def stderr_log(quiet: bool = False, prefix: str = "") -> LogFn:
+    def log(message: str, *, level: str = "info", **fields: Any) -> None:
+        if not quiet and level != "debug":
+            print(f"{prefix}{message}", file=sys.stderr, flush=True)
+
+    return log
+
+
+LEVELS = {preflight.PASS: "debug", preflight.WARN: "warning", preflight.FAIL: "error"}
+
+
+def run_preflight(
+    log: LogFn,
+    source: Path,
+    target_name: str,
+    settings: Settings,
+    dbt_vars: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Every preflight check, each logged; raises PreflightFailed (exit 1) on any FAIL. Returns the JSON."""
+
+    def on_check(c: preflight.Check) -> None:
+        log(f"{c.status} {c.name}: {c.detail}", level=LEVELS[c.status], check=c.name, status=c.status)
+
+    checks = preflight.run_checks(source, target_name, settings, dbt_vars=dbt_vars, on_check=on_check)
+    doc = preflight.to_json(checks, source, target_name)
+    n = doc["counts"]
+    log(f"preflight: {n['PASS']} passed, {n['WARN']} warning(s), {n['FAIL']} failed", **n)
+    preflight.raise_on_fail(checks)
+    return doc
+
+
+def run_backup(
+    log: LogFn,
+    source: Path,
+    settings: Settings,
+    *,
+    source_sha256: str | None = None,
+    progress: Callable[..., Progress] | None = None,
+) -> dict[str, Any]:
+    """Back the source up (or reuse a verified backup of the same SHA-256); returns its summary."""
+    bar = progress("backup", unit="bytes") if progress else Progress("backup", unit="bytes", enabled=False)
+    with bar:
+        backup, made = backup_source(
+            source, settings.backups_dir, source_sha256=source_sha256, reuse=True,
+            progress=lambda done, total: bar.update(done, total),
+        )  # fmt: skip
+    m = backup.manifest
+    if made:
+        log(f"source backed up to {backup.folder} ({m['bytes'] / (1 << 20):,.1f} MB in {m['seconds']:.2f}s, "
+            f"sha256 {m['sha256'][:12]}…)", path=str(backup.folder))  # fmt: skip
+    else:
+        log(f"source already backed up in {backup.folder} (same SHA-256, checksum verified)", path=str(backup.folder))
+    return {"path": str(backup.folder), "created": made, "bytes": m["bytes"], "sha256": m["sha256"],
+            "source_sha256": m["source_sha256"]}  # fmt: skip
+
+
+DBT_LEVELS = {"debug": "debug", "info": "debug", "warn": "warning", "error": "error"}
+
+
+def dbt_event_logger(run: Any, step: str, bar: Progress | None = None) -> Callable[[dict[str, Any]], None]:
+    """An `on_event` for run_dbt: each dbt event becomes a structured record of the run log
+    (source "dbt", its event name, node and status); node results advance `bar`."""
+
+    def on_event(event: dict[str, Any]) -> None:
+        info, data = event["info"], event.get("data") or {}
+        fields: dict[str, Any] = {"source": "dbt", "dbt_event": info.get("name"), "dbt_ts": info.get("ts")}
+        node = data.get("node_info") or {}
+        if node.get("unique_id"):
+            fields["node"] = node["unique_id"]
+            if node.get("node_status"):
+                fields["node_status"] = node["node_status"]
+        for key in ("status", "index", "total", "num_models", "execution_time", "num_failures"):
+            if key in data:
+                fields[key] = data[key]
+        level = DBT_LEVELS.get(str(info.get("level")), "debug")
+        run.log(str(info.get("msg", "")).rstrip(), step=step, level=level, **fields)
+        name = str(info.get("name", ""))
+        total = data.get("total") or data.get("num_models")  # LogTestResult calls it num_models
+        if bar is not None and total and "index" in data and name.endswith("Result"):
+            bar.update(bar.done + 1, total)
+
+    return on_event

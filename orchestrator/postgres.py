@@ -1,0 +1,310 @@
+"""PostgreSQL targets (canary, prod): connections, schema sets, the raw load, the run ledger.
+
+Connection settings come only from the libpq variables (PGHOST, PGPORT, PGUSER, PGPASSWORD,
+PGDATABASE, PGSSLMODE...): psycopg2 and DuckDB's postgres extension both read them when given an
+empty connection string, so no setting and no secret passes through this code, a file or a log.
+
+A build lands in a *schema set*: marts, staging (dbt's `<marts>_staging`, see
+macros/generate_schema_name.sql) and the raw text copy it was built from.
+
+    live        servicedesk             servicedesk_staging             raw
+    version v   servicedesk_<v>         servicedesk_<v>_staging         raw_<v>
+    canary      servicedesk_canary      servicedesk_canary_staging      raw_canary
+
+`v` is the run id in lower case (e.g. 20261122t081500z_3f9a). Blue-green: a prod run builds the
+version set, then renames live → version of the previous run and new version → live in one
+transaction (orchestrator/deploy.py). `sdrun_meta` holds the run ledger and the version registry.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psycopg2
+from psycopg2 import sql
+
+from . import extensions
+from .errors import EnvironmentProblem
+from .load import attach_source
+from .settings import LIVE_SCHEMA, RAW_SCHEMA
+from .source import expected_tables
+
+META_SCHEMA = "sdrun_meta"
+VERSION_RE = re.compile(r"^[0-9]{8}t[0-9]{6}z_[0-9a-f]{4}$")
+READ_ROLE_ENV = "SDRUN_READ_ROLE"  # the dashboards' read-only role, default grafana_ro
+DEFAULT_READ_ROLE = "grafana_ro"
+# Which key column puts a row of each table into the canary sample (the ticket id, so that every
+# comment and timesheet of a sampled ticket is sampled too and relationships hold).
+SAMPLE_KEYS = {"tickets": "TKT-Ticket ID", "comments": "CT-TKT-ID", "timesheets": "TS-Crm ID"}
+SAMPLE_BUCKETS = 10  # 1 bucket in 10: ~10%
+WS = "' ' || chr(9) || chr(10) || chr(13) || chr(160)"  # what macros/engine.sql trim_ws removes
+
+Connection = Any  # psycopg2.extensions.connection (psycopg2 ships no type hints)
+
+
+def version_id(run_id: str) -> str:
+    return run_id.lower()
+
+
+@dataclass(frozen=True)
+class SchemaSet:
+    marts: str
+    staging: str
+    raw: str
+
+    @classmethod
+    def live(cls) -> SchemaSet:
+        return cls(LIVE_SCHEMA, f"{LIVE_SCHEMA}_staging", RAW_SCHEMA)
+
+    @classmethod
+    def version(cls, vid: str) -> SchemaSet:
+        if not VERSION_RE.match(vid):
+            raise ValueError(f"not a version id: {vid!r}")
+        return cls(f"{LIVE_SCHEMA}_{vid}", f"{LIVE_SCHEMA}_{vid}_staging", f"{RAW_SCHEMA}_{vid}")
+
+    @classmethod
+    def canary(cls) -> SchemaSet:
+        return cls(f"{LIVE_SCHEMA}_canary", f"{LIVE_SCHEMA}_canary_staging", f"{RAW_SCHEMA}_canary")
+
+    def all(self) -> tuple[str, str, str]:
+        return (self.marts, self.staging, self.raw)
+
+
+def where() -> str:
+    """Where the libpq variables point, for people (never the password)."""
+    host = os.environ.get("PGHOST", "localhost")
+    port = os.environ.get("PGPORT", "5432")
+    db = os.environ.get("PGDATABASE", os.environ.get("PGUSER", "postgres"))
+    return f"postgresql://{host}:{port}/{db}"
+
+
+def connect(autocommit: bool = False) -> Connection:
+    """A connection from the libpq variables alone."""
+    try:
+        con = psycopg2.connect("", application_name="sdrun")
+    except psycopg2.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EnvironmentProblem(f"PostgreSQL {where()}: cannot connect ({first}); set PGHOST, PGPORT, "
+                                 "PGUSER, PGPASSWORD, PGDATABASE") from None
+    con.autocommit = autocommit
+    return con
+
+
+@contextmanager
+def connection(autocommit: bool = False) -> Iterator[Connection]:
+    con = connect(autocommit=autocommit)
+    try:
+        yield con
+    finally:
+        con.close()
+
+
+def ident(name: str) -> sql.Identifier:
+    return sql.Identifier(name)
+
+
+def schema_exists(cur: Any, name: str) -> bool:
+    cur.execute("select 1 from pg_namespace where nspname = %s", (name,))
+    return cur.fetchone() is not None
+
+
+def role_exists(cur: Any, name: str) -> bool:
+    cur.execute("select 1 from pg_roles where rolname = %s", (name,))
+    return cur.fetchone() is not None
+
+
+def drop_schemas(cur: Any, names: Sequence[str]) -> None:
+    for n in names:
+        cur.execute(sql.SQL("drop schema if exists {} cascade").format(ident(n)))
+
+
+def read_roles(cur: Any) -> list[str]:
+    """Roles that read the live marts: those holding USAGE on it now, plus the configured read role."""
+    roles: set[str] = set()
+    cur.execute(
+        """select r.rolname from pg_namespace n, aclexplode(n.nspacl) a join pg_roles r on r.oid = a.grantee
+           where n.nspname = %s and a.privilege_type = 'USAGE' and r.rolname <> current_user""",
+        (LIVE_SCHEMA,),
+    )
+    roles.update(r[0] for r in cur.fetchall())
+    wanted = os.environ.get(READ_ROLE_ENV, DEFAULT_READ_ROLE)
+    if wanted and role_exists(cur, wanted):
+        roles.add(wanted)
+    return sorted(roles)
+
+
+def grant_read(cur: Any, schema: str, roles: Sequence[str]) -> None:
+    for role in roles:
+        cur.execute(sql.SQL("grant usage on schema {} to {}").format(ident(schema), ident(role)))
+        cur.execute(sql.SQL("grant select on all tables in schema {} to {}").format(ident(schema), ident(role)))
+
+
+# ------------------------------------------------------------------------------------------------
+# the ledger: sdrun_meta.runs (every canary/prod run) and sdrun_meta.versions (built schema sets)
+# ------------------------------------------------------------------------------------------------
+
+META_DDL = f"""
+create schema if not exists {META_SCHEMA};
+create table if not exists {META_SCHEMA}.runs (
+    run_id        text primary key,
+    target        text not null,
+    source_path   text,
+    source_sha256 text,
+    fingerprint   text,
+    version       text,
+    started_at    timestamptz not null default now(),
+    finished_at   timestamptz,
+    outcome       text not null default 'running',
+    counts        jsonb,
+    error         text
+);
+create table if not exists {META_SCHEMA}.versions (
+    version       text primary key,
+    run_id        text,
+    source_sha256 text,
+    fingerprint   text,
+    built_at      timestamptz not null default now(),
+    state         text not null check (state in ('live', 'kept', 'dropped')),
+    live_since    timestamptz,
+    dropped_at    timestamptz
+);
+create unique index if not exists versions_one_live on {META_SCHEMA}.versions (state) where state = 'live';
+"""
+
+# A constant key for pg_advisory_lock: one canary/prod run at a time per database.
+LOCK_KEY = 0x5D2A_7E17
+
+
+def ensure_meta(con: Connection) -> None:
+    with con.cursor() as cur:
+        cur.execute("select pg_advisory_xact_lock(%s)", (LOCK_KEY + 1,))  # concurrent first setups
+        cur.execute(META_DDL)
+    con.commit()
+
+
+# ------------------------------------------------------------------------------------------------
+# the target
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PostgresTarget:
+    """A PostgreSQL build: load raw into `schemas.raw`, dbt builds marts into `schemas.marts`."""
+
+    name: str  # canary | prod
+    schemas: SchemaSet = field(default_factory=SchemaSet.live)
+    sample: bool = False  # load only the deterministic ~10% sample
+
+    def load_raw(self, source: Path) -> dict[str, int]:
+        return load_raw_postgres(source, self.schemas.raw, sample=self.sample)
+
+    @property
+    def relation_prefix(self) -> str:
+        return f'"{self.schemas.marts}"'
+
+    @property
+    def raw_prefix(self) -> str:
+        return f'"{self.schemas.raw}"'
+
+    def dbt_env(self) -> dict[str, str]:
+        return {"SDRUN_TARGET": self.name, "SDRUN_SCHEMA": self.schemas.marts}
+
+    def dbt_vars(self) -> dict[str, Any]:
+        return {"raw_schema": self.schemas.raw}
+
+    def query(self, statement: str) -> Sequence[Sequence[Any]]:
+        with connection() as con, con.cursor() as cur:
+            cur.execute(statement)
+            return cur.fetchall()
+
+    def describe(self) -> str:
+        return f"PostgreSQL {where()} schema {self.schemas.marts}" + (" (10% sample)" if self.sample else "")
+
+
+def sample_predicate(column: str) -> str:
+    """DuckDB SQL: true when the trimmed id falls in sample bucket 0 (md5, stable everywhere)."""
+    key = f"coalesce(trim(\"{column}\", {WS}), '')"
+    return f"mod(cast('0x' || substr(md5({key}), 1, 8) as ubigint), {SAMPLE_BUCKETS}) = 0"
+
+
+def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False) -> dict[str, int]:
+    """Copy the source tables as text into a fresh schema `<raw_schema>__load` through DuckDB's
+    postgres extension (binary COPY), then replace `raw_schema` with it in one transaction.
+    A run killed here leaves the previous `raw_schema` whole (and a `__load` schema the next run drops)."""
+    loading = f"{raw_schema}__load"
+    with connection() as pg, pg.cursor() as cur:
+        drop_schemas(cur, [loading])
+        cur.execute(sql.SQL("create schema {}").format(ident(loading)))
+        pg.commit()
+    con = duckdb.connect(config={"preserve_insertion_order": False})
+    rows: dict[str, int] = {}
+    try:
+        attach_source(con, source)
+        extensions.load(con, "postgres_scanner")
+        con.execute("ATTACH '' AS pg (TYPE postgres)")
+        for spec in expected_tables():
+            where_ = f" WHERE {sample_predicate(SAMPLE_KEYS[spec.name])}" if sample else ""
+            con.execute(
+                f'CREATE TABLE pg."{loading}"."{spec.name}" AS '
+                f'SELECT rowid AS source_row, * FROM src."{spec.name}"{where_} ORDER BY rowid'
+            )
+        con.execute("DETACH pg")
+    except duckdb.Error as exc:
+        raise EnvironmentProblem(f"loading raw into PostgreSQL {where()} failed: {exc}") from None
+    finally:
+        con.close()
+    with connection() as pg, pg.cursor() as cur:
+        for spec in expected_tables():
+            # DuckDB writes VARCHAR as varchar; text is the same type without a length (no rewrite).
+            cur.execute(
+                "select column_name from information_schema.columns "
+                "where table_schema = %s and table_name = %s and data_type = 'character varying'",
+                (loading, spec.name),
+            )
+            for (col,) in cur.fetchall():
+                cur.execute(sql.SQL("alter table {}.{} alter column {} type text").format(
+                    ident(loading), ident(spec.name), ident(col)))
+            cur.execute(sql.SQL("select count(*) from {}.{}").format(ident(loading), ident(spec.name)))
+            rows[spec.name] = cur.fetchone()[0]
+        drop_schemas(cur, [raw_schema])
+        cur.execute(sql.SQL("alter schema {} rename to {}").format(ident(loading), ident(raw_schema)))
+        pg.commit()
+    return rows
+
+
+def setup_db(read_role: str | None = None, password_env: str = "GRAFANA_RO_PASSWORD") -> list[str]:
+    """Idempotent: the ledger schema, and the dashboards' read-only role with USAGE/SELECT on the
+    live schema. The role can log in only when `password_env` holds a password (never echoed)."""
+    role = read_role or os.environ.get(READ_ROLE_ENV, DEFAULT_READ_ROLE)
+    done = []
+    with connection() as con:
+        ensure_meta(con)
+        with con.cursor() as cur:
+            password = os.environ.get(password_env)
+            if not role_exists(cur, role):
+                cur.execute(sql.SQL("create role {} nologin").format(ident(role)))
+                done.append(f"created role {role}")
+            if password:
+                cur.execute(sql.SQL("alter role {} login password %s").format(ident(role)), (password,))
+                done.append(f"role {role} can log in (password from ${password_env})")
+            cur.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(ident(role)))
+            cur.execute("select current_database()")
+            db = cur.fetchone()[0]
+            cur.execute(sql.SQL("grant connect on database {} to {}").format(ident(db), ident(role)))
+            grant_read(cur, META_SCHEMA, [role])  # the pipeline-runs and data-quality dashboards read the ledger
+            grant_read(cur, META_SCHEMA, [role])  # the run ledger, for the pipeline-runs dashboard
+            done.append(f"granted read on schema {META_SCHEMA} to {role}")
+            if schema_exists(cur, LIVE_SCHEMA):
+                grant_read(cur, LIVE_SCHEMA, [role])
+                done.append(f"granted read on schema {LIVE_SCHEMA} to {role}")
+            else:
+                done.append(f"no schema {LIVE_SCHEMA} yet: each deploy grants {role} read on the new live schema")
+        con.commit()
+    return done

@@ -1,0 +1,439 @@
+"""Gate 0, preflight: is this machine and this input fit for a run? Nothing is written anywhere.
+
+`run_checks(source, target_name, settings)` returns one `Check` per question, each PASS, WARN or
+FAIL with a detail for people; any FAIL stops `sdrun full` (exit 1) before anything is loaded.
+
+- source: exists, is SQLite (header), passes `PRAGMA quick_check`, has every expected table and
+  column (missing ones named: FAIL; extra ones reported: WARN). An XLSX folder is checked after import.
+- disk: on every filesystem the run writes to, free space is at least twice the source plus the
+  warehouse, and above SDRUN_MIN_FREE_DISK_MB.
+- memory: available memory above SDRUN_MIN_FREE_MEMORY_MB (WARN under DuckDB's memory limit).
+- DuckDB extensions: installed, or installable offline from their PyPI packages.
+- dbt: the project parses (`dbt parse`, for this target and these vars).
+- PostgreSQL targets (canary, prod), from the libpq variables (PGHOST, PGPORT, ...): the connection,
+  the server version, the right to create schemas, `pg_dump` present with a major version at least
+  the server's. The password is never printed.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from . import health
+from .errors import EnvironmentProblem, SdrunError, SourceError
+from .settings import PROJECT_DIR, Settings, duckdb_memory_limit
+from .source import check_sqlite_file, connect_readonly, expected_tables
+
+PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
+POSTGRES_TARGETS = ("canary", "prod")
+
+
+@dataclass
+class Check:
+    name: str
+    status: str  # PASS, WARN, FAIL
+    detail: str
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class PreflightFailed(EnvironmentProblem):
+    """At least one preflight check failed (exit 1)."""
+
+    def __init__(self, checks: list[Check]) -> None:
+        failed = [c for c in checks if c.status == FAIL]
+        super().__init__(
+            f"preflight: {len(failed)} check(s) failed: " + "; ".join(f"{c.name}: {c.detail}" for c in failed)
+        )
+        self.checks = checks
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if c.status == FAIL]
+
+
+def raise_on_fail(checks: list[Check]) -> None:
+    if failed(checks):
+        raise PreflightFailed(checks)
+
+
+# -- source ------------------------------------------------------------------------------------
+
+
+def source_checks(source: Path) -> list[Check]:
+    source = Path(source)
+    if not source.exists():
+        return [Check("source.exists", FAIL, f"{source}: file not found")]
+    if source.is_dir():
+        xlsx = sorted(p.name for p in source.glob("*.xlsx"))
+        if not xlsx:
+            return [Check("source.exists", FAIL, f"{source}: a folder without .xlsx exports")]
+        return [Check("source.exists", PASS, f"{source}: XLSX export folder ({', '.join(xlsx)}); "
+                      "its tables are checked once imported")]
+    out = [Check("source.exists", PASS, f"{source} ({source.stat().st_size:,} bytes)")]
+    try:
+        check_sqlite_file(source)
+    except SourceError as exc:
+        return [*out, Check("source.sqlite", FAIL, str(exc))]
+    out.append(Check("source.sqlite", PASS, "SQLite 3 database, header intact"))
+    try:
+        con = connect_readonly(source)
+        try:
+            rows = [r[0] for r in con.execute("pragma quick_check")]
+            if rows != ["ok"]:
+                shown = "; ".join(rows[:3]) + (f" (+{len(rows) - 3} more)" if len(rows) > 3 else "")
+                return [*out, Check("source.integrity", FAIL, f"{source}: PRAGMA quick_check: {shown}")]
+            out.append(Check("source.integrity", PASS, "PRAGMA quick_check: ok"))
+            out.append(_schema_check(source, con))
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        out.append(Check("source.integrity", FAIL, f"{source}: unreadable SQLite database ({exc})"))
+    return out
+
+
+def _schema_check(source: Path, con: sqlite3.Connection) -> Check:
+    present = {r[0] for r in con.execute("select name from sqlite_master where type in ('table', 'view')")}
+    specs = expected_tables()
+    missing_tables = [s.name for s in specs if s.name not in present]
+    missing_cols: dict[str, list[str]] = {}
+    extra_cols: dict[str, list[str]] = {}
+    rows: dict[str, int] = {}
+    for spec in specs:
+        if spec.name not in present:
+            continue
+        cols = [r[1] for r in con.execute(f'pragma table_info("{spec.name}")')]
+        if miss := [c for c in spec.columns if c not in cols]:
+            missing_cols[spec.name] = miss
+        if extra := [c for c in cols if c not in spec.columns]:
+            extra_cols[spec.name] = extra
+        rows[spec.name] = con.execute(f'select count(*) from "{spec.name}"').fetchone()[0]
+    extra_tables = sorted(present - {s.name for s in specs})
+    problems = []
+    if missing_tables:
+        problems.append(f"missing table(s) {', '.join(missing_tables)}")
+    for t, cols in missing_cols.items():
+        problems.append(f"table {t} lacks column(s) {', '.join(repr(c) for c in cols)}")
+    if problems:
+        return Check("source.schema", FAIL, f"{source}: " + "; ".join(problems))
+    counts = ", ".join(f"{t} {n:,}" for t, n in rows.items())
+    notes = []
+    if extra_tables:
+        notes.append(f"extra table(s) ignored: {', '.join(extra_tables)}")
+    for t, cols in extra_cols.items():
+        notes.append(f"extra column(s) in {t} ignored: {', '.join(repr(c) for c in cols)}")
+    if notes:
+        return Check("source.schema", WARN, f"expected tables and columns present ({counts}); " + "; ".join(notes))
+    if not any(rows.values()):
+        return Check("source.schema", WARN, "expected tables and columns present, but every table is empty")
+    return Check("source.schema", PASS, f"expected tables and columns present ({counts} rows)")
+
+
+# -- machine -----------------------------------------------------------------------------------
+
+
+def disk_check(source: Path, target_name: str, settings: Settings) -> Check:
+    source = Path(source)
+    src_bytes = 0
+    if source.is_file():
+        src_bytes = source.stat().st_size
+    elif source.is_dir():
+        src_bytes = sum(p.stat().st_size for p in source.glob("*.xlsx"))
+    wh_bytes = settings.warehouse.stat().st_size if target_name == "dev" and settings.warehouse.is_file() else 0
+    need_mb = 2 * (src_bytes + wh_bytes) / health.MB
+    floor_mb = health.Thresholds.from_env().min_free_disk_mb
+    folders = [settings.runs_dir, settings.backups_dir]
+    if target_name == "dev":
+        folders.insert(0, settings.warehouse.parent)
+    worst: tuple[float, Path] | None = None
+    seen: set[int] = set()
+    for folder in folders:
+        anchor = health.existing_ancestor(folder)
+        if anchor.stat().st_dev in seen:
+            continue
+        seen.add(anchor.stat().st_dev)
+        free = health.free_disk_mb(anchor)
+        if worst is None or free < worst[0]:
+            worst = (free, anchor)
+    assert worst is not None
+    free, where = worst
+    basis = f"2 × (source {src_bytes / health.MB:,.1f} MB + warehouse {wh_bytes / health.MB:,.1f} MB)"
+    if free < need_mb:
+        return Check("disk", FAIL, f"{free:,.0f} MB free on {where}, {basis} = {need_mb:,.0f} MB needed")
+    if free < floor_mb:
+        return Check("disk", FAIL, f"{free:,.0f} MB free on {where}, under the {floor_mb:,.0f} MB minimum "
+                     "(SDRUN_MIN_FREE_DISK_MB)")
+    return Check("disk", PASS, f"{free:,.0f} MB free on {where} (needs {max(need_mb, floor_mb):,.0f} MB: "
+                 f"{basis}, at least SDRUN_MIN_FREE_DISK_MB {floor_mb:,.0f})")
+
+
+def _size_mb(text: str) -> float | None:
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([KMGT]i?B)\s*", text, re.IGNORECASE)
+    if not m:
+        return None
+    scale = {"k": 1 / 1024, "m": 1, "g": 1024, "t": 1024 * 1024}[m.group(2)[0].lower()]
+    return float(m.group(1)) * scale
+
+
+def memory_check() -> Check:
+    floor = health.Thresholds.from_env().min_free_memory_mb
+    avail = health.available_memory_mb()
+    limit = _size_mb(duckdb_memory_limit())
+    if avail < floor:
+        return Check("memory", FAIL, f"{avail:,.0f} MB available, under the {floor:,.0f} MB minimum "
+                     "(SDRUN_MIN_FREE_MEMORY_MB)")
+    if limit is not None and avail < limit + floor:
+        return Check("memory", WARN, f"{avail:,.0f} MB available: less than DuckDB's memory limit "
+                     f"{duckdb_memory_limit()} plus the {floor:,.0f} MB minimum; lower SDRUN_DUCKDB_MEMORY_LIMIT")
+    return Check("memory", PASS, f"{avail:,.0f} MB available (DuckDB limit {duckdb_memory_limit()}, "
+                 f"minimum {floor:,.0f} MB)")
+
+
+def extensions_check(target_name: str, source: Path) -> Check:
+    import duckdb
+
+    from . import extensions
+
+    needed = ["sqlite_scanner"]
+    if target_name in POSTGRES_TARGETS:
+        needed.append("postgres_scanner")
+    if Path(source).is_dir():
+        needed.append("excel")
+    con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
+    try:
+        have = extensions.installed(con)
+        ok, missing, optional = [], [], []
+        for name in extensions.EXTENSIONS:
+            if name in have:
+                try:
+                    con.execute(f"LOAD {name}")
+                    ok.append(f"{name} (installed)")
+                    continue
+                except duckdb.Error as exc:
+                    problem = f"{name}: installed but does not load ({str(exc).splitlines()[0]})"
+            else:
+                try:
+                    extensions.packaged_file(name)
+                    ok.append(f"{name} (from its package)")
+                    continue
+                except (EnvironmentProblem, ImportError) as exc:
+                    problem = f"{name}: not installed and not available offline ({exc})"
+            (missing if name in needed else optional).append(problem)
+    finally:
+        con.close()
+    if missing:
+        return Check("duckdb.extensions", FAIL, "; ".join(missing) + "; run `sdrun setup` (make setup)")
+    if optional:
+        return Check("duckdb.extensions", WARN, f"present: {', '.join(ok)}; not needed for this run but missing: "
+                     + "; ".join(optional))
+    return Check("duckdb.extensions", PASS, f"present offline (duckdb {duckdb.__version__}): {', '.join(ok)}")
+
+
+def _parse_cache(settings: Settings, target_name: str) -> Path | None:
+    """dev: the partial-parse state its build uses too (pipeline.py), so the build parses no more.
+    PostgreSQL targets build with per-version environments: no shared state to reuse."""
+    if target_name != "dev" or not settings.runs_dir.is_dir():
+        return None
+    return settings.runs_dir / ".dbt-partial-parse.msgpack"
+
+
+def dbt_parse_check(
+    target_name: str, settings: Settings, dbt_vars: dict[str, Any] | None = None, project_dir: Path | None = None
+) -> Check:
+    from .dbt import run_dbt
+
+    env = {"SDRUN_TARGET": target_name}
+    if target_name == "dev":
+        from .targets import DuckDBTarget
+
+        env = DuckDBTarget(warehouse=settings.warehouse).dbt_env()
+    own_project = project_dir is None or Path(project_dir).resolve() == PROJECT_DIR
+    errors: list[str] = []
+
+    def on_event(event: dict[str, Any]) -> None:
+        if event["info"].get("level") == "error":
+            errors.append(event["info"]["msg"].strip())
+
+    with tempfile.TemporaryDirectory(prefix="sdrun-preflight-") as tmp:
+        result = run_dbt(
+            ["parse"],
+            work_dir=Path(tmp),
+            env=env,
+            vars=dbt_vars,
+            project_dir=project_dir,
+            parse_cache=_parse_cache(settings, target_name) if own_project else None,
+            on_event=on_event,
+        )
+        if result.returncode != 0 and not errors:
+            errors = (Path(tmp) / "dbt.log").read_text(encoding="utf-8").strip().splitlines()[-3:]
+    if result.returncode != 0:
+        first = " ".join(" ".join(errors).split())[:400]
+        return Check("dbt.parse", FAIL, f"dbt parse failed (exit {result.returncode}): {first}")
+    return Check("dbt.parse", PASS, f"the dbt project parses for target {target_name}")
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+
+
+def _redact(text: str) -> str:
+    password = os.environ.get("PGPASSWORD")
+    return text.replace(password, "***") if password else text
+
+
+def pg_where() -> str:
+    """Where the libpq variables point, for people (never the password)."""
+    host = os.environ.get("PGHOST", "localhost")
+    port = os.environ.get("PGPORT", "5432")
+    user = os.environ.get("PGUSER", "postgres")
+    db = os.environ.get("PGDATABASE", user)
+    return f"postgresql://{user}@{host}:{port}/{db}"
+
+
+def find_pg_dump() -> str | None:
+    """pg_dump as the backup will run it: from PATH, else the newest /usr/lib/postgresql/*/bin."""
+    try:
+        from .pgbackup import pg_tool
+
+        return pg_tool("pg_dump")
+    except (ImportError, SdrunError):
+        pass
+    found = shutil.which("pg_dump")
+    if found:
+        return found
+    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(d, "pg_dump").is_file():
+            return str(Path(d, "pg_dump"))
+    return None
+
+
+def pg_dump_major(exe: str) -> int | None:
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False, timeout=30)
+    m = re.search(r"\b(\d+)(?:\.\d+)?", out.stdout)
+    return int(m.group(1)) if out.returncode == 0 and m else None
+
+
+def postgres_checks() -> list[Check]:
+    import psycopg2
+
+    out: list[Check] = []
+    where = pg_where()
+    server_major: int | None = None
+    t0 = time.perf_counter()
+    try:
+        con = psycopg2.connect("", application_name="sdrun-preflight",
+                               connect_timeout=os.environ.get("PGCONNECT_TIMEOUT", "10"))
+    except psycopg2.Error as exc:
+        first = _redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        out.append(Check("postgres.connection", FAIL, f"{where}: cannot connect ({first}); set PGHOST, PGPORT, "
+                         "PGUSER, PGPASSWORD, PGDATABASE", round(time.perf_counter() - t0, 3)))
+        out.append(Check("postgres.version", FAIL, "not checked: no connection"))
+        out.append(Check("postgres.create_schema", FAIL, "not checked: no connection"))
+    else:
+        try:
+            con.autocommit = True
+            out.append(Check("postgres.connection", PASS, f"connected to {where}", round(time.perf_counter() - t0, 3)))
+            server_major = con.server_version // 10000
+            with con.cursor() as cur:
+                cur.execute("show server_version")
+                version = cur.fetchone()[0]
+                status = PASS if server_major >= 13 else WARN
+                out.append(Check("postgres.version", status, f"PostgreSQL {version}"
+                                 + ("" if status == PASS else " (older than 13, untested)")))
+                cur.execute("select current_user, has_database_privilege(current_database(), 'CREATE'), "
+                            "(select rolsuper from pg_roles where rolname = current_user)")
+                user, can_create, superuser = cur.fetchone()
+                if can_create or superuser:
+                    out.append(Check("postgres.create_schema", PASS,
+                                     f"role {user} may create schemas in database {con.info.dbname}"))
+                else:
+                    out.append(Check("postgres.create_schema", FAIL,
+                                     f"role {user} lacks CREATE on database {con.info.dbname}: "
+                                     f"GRANT CREATE ON DATABASE {con.info.dbname} TO {user}"))
+        finally:
+            con.close()
+    exe = find_pg_dump()
+    if exe is None:
+        out.append(Check("postgres.pg_dump", FAIL, "pg_dump not found: install the PostgreSQL client tools "
+                         "(package postgresql-client)"))
+        return out
+    major = pg_dump_major(exe)
+    if major is None:
+        out.append(Check("postgres.pg_dump", FAIL, f"{exe} --version gives no version"))
+    elif server_major is None:
+        out.append(Check("postgres.pg_dump", WARN, f"{exe} is version {major}; server version unknown"))
+    elif major < server_major:
+        out.append(Check("postgres.pg_dump", FAIL, f"{exe} is version {major}, older than the server "
+                         f"({server_major}): pg_dump cannot back up a newer server; install postgresql-client-"
+                         f"{server_major}"))
+    else:
+        out.append(Check("postgres.pg_dump", PASS, f"{exe} version {major} (server {server_major})"))
+    return out
+
+
+# -- all ---------------------------------------------------------------------------------------
+
+
+def _timed(fn: Callable[[], Check | list[Check]]) -> list[Check]:
+    t0 = time.perf_counter()
+    got = fn()
+    checks = got if isinstance(got, list) else [got]
+    if len(checks) == 1 and not checks[0].seconds:
+        checks[0].seconds = round(time.perf_counter() - t0, 3)
+    return checks
+
+
+def run_checks(
+    source: Path,
+    target_name: str,
+    settings: Settings | None = None,
+    *,
+    dbt_vars: dict[str, Any] | None = None,
+    project_dir: Path | None = None,
+    on_check: Callable[[Check], None] | None = None,
+) -> list[Check]:
+    """Every check, in order; never raises for a failed check (see `raise_on_fail`)."""
+    from .errors import UsageError
+    from .settings import TARGETS
+
+    if target_name not in TARGETS:
+        raise UsageError(f"unknown target {target_name!r}: choose one of {', '.join(TARGETS)}")
+    settings = settings or Settings.from_env()
+    steps: list[Callable[[], Check | list[Check]]] = [
+        lambda: source_checks(source),
+        lambda: disk_check(source, target_name, settings),
+        memory_check,
+        lambda: extensions_check(target_name, source),
+        lambda: dbt_parse_check(target_name, settings, dbt_vars, project_dir),
+    ]
+    if target_name in POSTGRES_TARGETS:
+        steps.append(postgres_checks)
+    checks: list[Check] = []
+    for step in steps:
+        for c in _timed(step):
+            checks.append(c)
+            if on_check is not None:
+                on_check(c)
+    return checks
+
+
+def to_json(checks: list[Check], source: Path, target_name: str) -> dict[str, Any]:
+    return {
+        "source": str(source),
+        "target": target_name,
+        "ok": not failed(checks),
+        "counts": {s: sum(1 for c in checks if c.status == s) for s in (PASS, WARN, FAIL)},
+        "checks": [c.to_dict() for c in checks],
+    }

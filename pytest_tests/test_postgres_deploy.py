@@ -1,0 +1,262 @@
+"""Canary and blue-green deploys on a real PostgreSQL server (the session's private cluster).
+
+The tests of this module share one database and run in order, like the quarters of a year:
+canary; first prod deploy (canary stage first); the same source again (nothing changes); a forced
+deploy while a dashboard reader queries in a loop; a failing dbt test (exit 3, live untouched);
+rollback; a run killed with SIGKILL during the build; restore of a backup.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+import pytest
+
+from pytest_tests.helpers import SDRUN
+
+
+def sdrun(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SDRUN, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def pg(env: dict[str, str], user: str | None = None) -> Any:
+    return psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], dbname=env["PGDATABASE"],
+                            user=user or env["PGUSER"])
+
+
+def one(env: dict[str, str], query: str, params: tuple[Any, ...] = ()) -> Any:
+    con = pg(env)
+    try:
+        with con.cursor() as cur:
+            cur.execute(query, params)
+            row = cur.fetchone()
+            return None if row is None else row[0]
+    finally:
+        con.close()
+
+
+def schemas(env: dict[str, str]) -> set[str]:
+    con = pg(env)
+    try:
+        with con.cursor() as cur:
+            cur.execute("select nspname from pg_namespace where nspname not like 'pg_%' "
+                        "and nspname not in ('information_schema', 'public')")
+            return {r[0] for r in cur.fetchall()}
+    finally:
+        con.close()
+
+
+def live_version(env: dict[str, str]) -> str | None:
+    return one(env, "select version from sdrun_meta.versions where state = 'live'")
+
+
+def fingerprint_of_live(env: dict[str, str]) -> str:
+    """The live marts' content, for comparing before and after."""
+    return one(env, "select md5(string_agg(t::text, '|' order by ticket_id)) from servicedesk.tickets t")
+
+
+def report_of(out: str) -> dict[str, Any]:
+    path = next(line.split()[-1] for line in out.splitlines() if line.strip().startswith("report "))
+    return json.loads(Path(path).read_text())
+
+
+@pytest.fixture(scope="module")
+def env(pg_env: dict[str, str]) -> dict[str, str]:
+    pg_env["GRAFANA_RO_PASSWORD"] = "any"  # lets the role log in (the private cluster trusts 127.0.0.1)
+    r = sdrun(pg_env, "setup-db")
+    assert r.returncode == 0, r.stderr
+    assert "grafana_ro" in r.stdout
+    assert sdrun(pg_env, "setup-db").returncode == 0  # idempotent
+    return pg_env
+
+
+def test_canary_builds_tests_reports_and_drops_its_schema(env: dict[str, str], demo_source: Path) -> None:
+    r = sdrun(env, "full", "--source", str(demo_source), "--target", "canary", "-q")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "canary " in r.stdout and "schema dropped" in r.stdout
+    assert "0 failed" in r.stdout
+    report = report_of(r.stdout)
+    assert report["outcome"] == "ok"
+    assert report["tests"]["total"] > 50 and not report["tests"]["failing"]
+    # ~10% of the tickets, every comment and timesheet of theirs (relationships tests passed)
+    sampled = report["canary"]["rows"]["tickets"]
+    total = report["steps"]["check"]["tables"]["tickets"]
+    assert 0.04 * total < sampled < 0.2 * total
+    assert all(r["ok"] for r in report["verify"]["reconcile"].values())
+    assert all(c["ok"] for c in report["verify"]["column_types"].values())
+    assert not {s for s in schemas(env) if "canary" in s}
+    assert "servicedesk" not in schemas(env)  # the canary never touches the live schema
+
+
+def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], demo_source: Path) -> None:
+    r = sdrun(env, "full", "--source", str(demo_source), "--target", "prod", "-q")
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = report_of(r.stdout)
+    steps = list(report["steps"])
+    assert steps.index("canary_build") < steps.index("build") < steps.index("swap")
+    assert {"servicedesk", "servicedesk_staging", "raw"} <= schemas(env)
+    assert live_version(env) == report["run_id"].lower()
+    # dates are timestamps, durations numeric: dashboard SQL works without casts, as the read-only role
+    con = pg(env, user="grafana_ro")
+    try:
+        with con.cursor() as cur:
+            cur.execute("select priority, round(avg(resolution_hours), 2) from servicedesk.tickets group by 1")
+            assert cur.fetchall()
+            cur.execute("select data_type from information_schema.columns where table_schema = 'servicedesk' "
+                        "and table_name = 'tickets' and column_name = 'created_at'")
+            assert cur.fetchone()[0] == "timestamp without time zone"
+            with pytest.raises(psycopg2.Error):
+                cur.execute("delete from servicedesk.tickets")
+    finally:
+        con.close()
+    assert "reconcile   tickets" in r.stdout and "MISMATCH" not in r.stdout
+    h = sdrun(env, "history")
+    assert h.returncode == 0 and report["run_id"] in h.stdout
+
+
+def test_the_same_source_again_changes_nothing(env: dict[str, str], demo_source: Path) -> None:
+    before = (schemas(env), live_version(env), fingerprint_of_live(env))
+    r = sdrun(env, "full", "--source", str(demo_source), "--target", "prod", "-q")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "unchanged" in r.stdout and "nothing deployed" in r.stdout
+    assert (schemas(env), live_version(env), fingerprint_of_live(env)) == before
+    assert one(env, "select outcome from sdrun_meta.runs order by started_at desc limit 1") == "unchanged"
+
+
+def test_forced_deploy_swaps_while_a_reader_never_fails(env: dict[str, str], demo_source: Path) -> None:
+    old = live_version(env)
+    expected = one(env, "select count(*) from servicedesk.tickets")
+    stop = threading.Event()
+    seen: dict[str, Any] = {"queries": 0, "errors": [], "bad_counts": []}
+
+    def reader() -> None:
+        con = pg(env, user="grafana_ro")  # the dashboards' role: grants must survive the swap
+        con.autocommit = True
+        deadline = time.monotonic() + 200
+        try:
+            with con.cursor() as cur:
+                while not stop.is_set() and time.monotonic() < deadline:
+                    try:
+                        cur.execute("select count(*) from servicedesk.tickets")
+                        n = cur.fetchone()[0]
+                        if n != expected:
+                            seen["bad_counts"].append(n)
+                    except psycopg2.Error as exc:
+                        seen["errors"].append(str(exc))
+                    seen["queries"] += 1
+        finally:
+            con.close()
+
+    t = threading.Thread(target=reader, daemon=True)
+    t.start()
+    try:
+        r = sdrun(env, "full", "--source", str(demo_source), "--target", "prod", "--force", "--skip-canary", "-q")
+    finally:
+        time.sleep(0.5)  # a few reads after the swap, on the new version
+        stop.set()
+        t.join(10)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert seen["queries"] > 100
+    assert seen["errors"] == [] and seen["bad_counts"] == []
+    new = live_version(env)
+    assert new != old
+    assert f"servicedesk_{old}" in schemas(env)  # the previous version stays under its versioned name
+    report = report_of(r.stdout)
+    backup = Path(report["steps"]["backup"]["path"])
+    manifest = json.loads((backup / "manifest.json").read_text())
+    assert manifest["version"] == old and manifest["tables"]["tickets"] == expected
+
+
+def test_a_failing_dbt_test_leaves_live_as_it_was_and_exits_3(env: dict[str, str], demo_source: Path) -> None:
+    before = (live_version(env), fingerprint_of_live(env), schemas(env))
+    # no quarantined row allowed: the quarantine share tests fail on the new version
+    r = sdrun(env, "full", "--source", str(demo_source), "--target", "prod", "--force", "--skip-canary",
+              "--var", "max_quarantined_share=0", "-q")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "quarantined_share_below" in r.stdout + r.stderr
+    assert (live_version(env), fingerprint_of_live(env), schemas(env)) == before
+    assert one(env, "select outcome from sdrun_meta.runs order by started_at desc limit 1") == "halted"
+
+
+def test_rollback_brings_the_previous_version_back(env: dict[str, str]) -> None:
+    live = live_version(env)
+    previous = one(env, "select max(version) from sdrun_meta.versions where state = 'kept' and version < %s",
+                   (live,))
+    prev_rows = one(env, f"select count(*) from servicedesk_{previous}.tickets")
+    r = sdrun(env, "rollback")
+    assert r.returncode == 0, r.stderr
+    assert live_version(env) == previous
+    assert one(env, "select count(*) from servicedesk.tickets") == prev_rows
+    assert f"servicedesk_{live}" in schemas(env)
+    st = sdrun(env, "status")
+    assert st.returncode == 0 and f"version {previous}" in st.stdout and f"servicedesk_{live}" in st.stdout
+
+
+def test_a_run_killed_during_the_build_leaves_live_serving_and_the_next_run_succeeds(
+    env: dict[str, str], demo_source: Path
+) -> None:
+    live = live_version(env)
+    content = fingerprint_of_live(env)
+    runs = Path(env["SDRUN_HOME"]) / "runs"
+    known = set(runs.iterdir())
+    proc = subprocess.Popen([SDRUN, "full", "--source", str(demo_source), "--target", "prod", "--force",
+                             "--skip-canary", "-q"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        building = False
+        while time.monotonic() < deadline and not building and proc.poll() is None:
+            time.sleep(0.2)
+            for d in set(runs.iterdir()) - known:
+                log = d / "log.jsonl"
+                if log.exists():
+                    building = any(json.loads(line).get("step") == "build" for line in log.read_text().splitlines())
+        assert building, "the run never reached the build step"
+        time.sleep(3)  # well inside dbt build: tables of the new version exist
+        assert proc.poll() is None
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(30)
+    assert live_version(env) == live and fingerprint_of_live(env) == content
+    assert one(env, "select count(*) from servicedesk.tickets") > 0
+    r = sdrun(env, "full", "--source", str(demo_source), "--target", "prod", "--force", "--skip-canary", "-q")
+    assert r.returncode == 0, r.stdout + r.stderr
+    report = report_of(r.stdout)
+    cleared = report["steps"]["prepare"]["cleared"]
+    assert cleared["runs"], "the killed run is marked in the ledger"
+    assert one(env, "select outcome from sdrun_meta.runs where run_id = %s", (cleared["runs"][0],)) == "killed"
+    versions = {s.removeprefix("servicedesk_") for s in schemas(env) if s.startswith("servicedesk_2")}
+    kept = {r for r in versions if not r.endswith("_staging")}
+    registered = one(env, "select array_agg(version) from sdrun_meta.versions where state = 'kept'")
+    assert kept == set(registered)  # nothing of the killed run left behind
+
+
+def test_restore_reproduces_the_backed_up_rows(env: dict[str, str]) -> None:
+    backups = sorted((Path(env["SDRUN_HOME"]) / "backups").glob("pg-*/manifest.json"))
+    assert backups
+    folder = backups[-1].parent
+    manifest = json.loads(backups[-1].read_text())
+    backed_up_version = manifest["version"]
+    # the backed-up version is still kept (or live): compare contents row for row
+    source_schema = ("servicedesk" if live_version(env) == backed_up_version
+                     else f"servicedesk_{backed_up_version}")
+    r = sdrun(env, "restore", folder.name, "--into", "restored_check")
+    assert r.returncode == 0, r.stderr
+    assert "sha256 verified" in r.stdout
+    for table in ("tickets", "comments", "timesheets", "quarantine"):
+        q = "select md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from {}.{} t"
+        assert one(env, q.format("restored_check", table)) == one(env, q.format(source_schema, table)), table
+    # a tampered backup is refused
+    dump = folder / manifest["file"]
+    with open(dump, "ab") as f:
+        f.write(b"x")
+    r = sdrun(env, "restore", folder.name, "--into", "restored_bad")
+    assert r.returncode == 1 and "SHA-256" in r.stderr
+    assert "restored_bad" not in schemas(env)
