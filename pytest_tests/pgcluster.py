@@ -126,10 +126,16 @@ class PgCluster:
 
 
 if __name__ == "__main__":  # pragma: no cover - for people
+    import signal
+    import sys
+
     c = PgCluster().start()
-    print(" ".join(f"{k}={v}" for k, v in c.env().items()), f"# datadir {c.datadir}; stop: pg_ctl stop")
+    print(" ".join(f"{k}={v}" for k, v in c.env().items()), f"# datadir {c.datadir}; stop: kill {os.getpid()}",
+          flush=True)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    finally:
         c.stop()
