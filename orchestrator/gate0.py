@@ -9,16 +9,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from . import preflight
 from .progress import Progress
 from .settings import Settings
 from .source_backup import backup_source
 
-
-class LogFn(Protocol):
-    def __call__(self, message: str, *, level: str = "info", **fields: Any) -> None: ...
+# log(message, level="info", **fields)
+LogFn = Callable[..., None]
 
 
 def stderr_log(quiet: bool = False, prefix: str = "") -> LogFn:

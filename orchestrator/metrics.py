@@ -70,7 +70,7 @@ def _profile_figures(report: dict[str, Any]) -> tuple[float | None, int | None, 
     score = prof.get("score")
     if isinstance(score, dict):
         score = score.get("overall")
-    breaker = prof.get("breaker") if isinstance(prof.get("breaker"), dict) else {}
+    breaker: dict[str, Any] = prof["breaker"] if isinstance(prof.get("breaker"), dict) else {}
     trips = prof.get("trips", breaker.get("trips"))
     n_trips = len(trips) if isinstance(trips, list) else trips if isinstance(trips, int) else None
     halted = prof.get("halted", breaker.get("halted"))
@@ -85,44 +85,80 @@ def render(report: dict[str, Any], previous_success: float | None = None) -> str
     outcome = report.get("outcome", "failed")
     finished = _timestamp(report.get("finished_at"))
 
-    w.family("sdrun_run_info", "Always 1; labels identify the run.",
-             [({**base, "run_id": report.get("run_id", ""), "version": report.get("sdrun_version", "")}, 1)])
-    w.family("sdrun_run_outcome", "1 for the run's outcome (ok, halted by a gate, failed), 0 for the others.",
-             [({**base, "outcome": o}, int(o == outcome)) for o in OUTCOMES])
-    w.family("sdrun_run_exit_code", "The exit code of the run (0 ok, 1 failure, 2 usage, 3 gate halted).",
-             [(base, report.get("exit_code"))])
+    w.family(
+        "sdrun_run_info",
+        "Always 1; labels identify the run.",
+        [({**base, "run_id": report.get("run_id", ""), "version": report.get("sdrun_version", "")}, 1)],
+    )
+    w.family(
+        "sdrun_run_outcome",
+        "1 for the run's outcome (ok, halted by a gate, failed), 0 for the others.",
+        [({**base, "outcome": o}, int(o == outcome)) for o in OUTCOMES],
+    )
+    w.family(
+        "sdrun_run_exit_code",
+        "The exit code of the run (0 ok, 1 failure, 2 usage, 3 gate halted).",
+        [(base, report.get("exit_code"))],
+    )
     w.family("sdrun_run_duration_seconds", "Wall-clock seconds of the whole run.", [(base, report.get("seconds"))])
     w.family("sdrun_run_finished_timestamp_seconds", "Unix time the run finished.", [(base, finished)])
     if outcome == "ok":
         previous_success = finished
-    w.family("sdrun_last_success_timestamp_seconds",
-             "Unix time of the last run with outcome ok on this target (kept across runs in the textfile).",
-             [(base, previous_success)])
+    w.family(
+        "sdrun_last_success_timestamp_seconds",
+        "Unix time of the last run with outcome ok on this target (kept across runs in the textfile).",
+        [(base, previous_success)],
+    )
 
     steps = report.get("steps") or {}
-    w.family("sdrun_step_duration_seconds", "Seconds each step took.",
-             [({**base, "step": s}, r.get("seconds")) for s, r in steps.items()])
-    w.family("sdrun_step_success", "1 when the step finished ok, 0 when it failed.",
-             [({**base, "step": s}, int(r.get("status") == "ok")) for s, r in steps.items()
-              if r.get("status") in ("ok", "failed")])
+    w.family(
+        "sdrun_step_duration_seconds",
+        "Seconds each step took.",
+        [({**base, "step": s}, r.get("seconds")) for s, r in steps.items()],
+    )
+    w.family(
+        "sdrun_step_success",
+        "1 when the step finished ok, 0 when it failed.",
+        [
+            ({**base, "step": s}, int(r.get("status") == "ok"))
+            for s, r in steps.items()
+            if r.get("status") in ("ok", "failed")
+        ],
+    )
 
     src = report.get("source") or {}
-    w.family("sdrun_source_unchanged", "1 when the source's SHA-256 was the same after the run (must always be 1).",
-             [(base, src.get("unchanged"))])
+    w.family(
+        "sdrun_source_unchanged",
+        "1 when the source's SHA-256 was the same after the run (must always be 1).",
+        [(base, src.get("unchanged"))],
+    )
     check_rows = (steps.get("check") or {}).get("tables") or {}
     load_rows = (steps.get("load") or {}).get("rows") or {}
     tables = ((report.get("warehouse") or {}).get("tables")) or {}
     read = {t: n for t, n in check_rows.items()} or {t: v.get("rows_in") for t, v in tables.items()}
-    w.family("sdrun_rows_read", "Rows read from the source, per table.",
-             [({**base, "table": t}, n) for t, n in read.items()])
-    w.family("sdrun_rows_loaded_raw", "Rows loaded verbatim into the raw schema, per table.",
-             [({**base, "table": t}, n) for t, n in load_rows.items()])
-    w.family("sdrun_rows_loaded", "Rows in the built marts (what the dashboards read), per table.",
-             [({**base, "table": t}, v.get("rows_out")) for t, v in tables.items()])
-    w.family("sdrun_rows_quarantined", "Source rows excluded from the marts into quarantine, per table.",
-             [({**base, "table": t}, v.get("rows_excluded")) for t, v in tables.items()])
-    w.family("sdrun_values_nulled", "Values that could not be cleaned and were set to NULL (quarantined), per table.",
-             [({**base, "table": t}, v.get("values_nulled")) for t, v in tables.items()])
+    w.family(
+        "sdrun_rows_read", "Rows read from the source, per table.", [({**base, "table": t}, n) for t, n in read.items()]
+    )
+    w.family(
+        "sdrun_rows_loaded_raw",
+        "Rows loaded verbatim into the raw schema, per table.",
+        [({**base, "table": t}, n) for t, n in load_rows.items()],
+    )
+    w.family(
+        "sdrun_rows_loaded",
+        "Rows in the built marts (what the dashboards read), per table.",
+        [({**base, "table": t}, v.get("rows_out")) for t, v in tables.items()],
+    )
+    w.family(
+        "sdrun_rows_quarantined",
+        "Source rows excluded from the marts into quarantine, per table.",
+        [({**base, "table": t}, v.get("rows_excluded")) for t, v in tables.items()],
+    )
+    w.family(
+        "sdrun_values_nulled",
+        "Values that could not be cleaned and were set to NULL (quarantined), per table.",
+        [({**base, "table": t}, v.get("values_nulled")) for t, v in tables.items()],
+    )
     wh = report.get("warehouse") or {}
     by_table_rule = wh.get("values_cleaned_by_table") or {}
     if by_table_rule:
@@ -130,16 +166,25 @@ def render(report: dict[str, Any], previous_success: float | None = None) -> str
     else:
         by_rule = wh.get("values_cleaned_by_rule") or {}
         samples = [({**base, "table": "all", "rule": r}, n) for r, n in by_rule.items()]
-    w.family("sdrun_values_cleaned", "Values changed by a cleaning rule (listed in audit_changes), per table and rule.",
-             samples)
+    w.family(
+        "sdrun_values_cleaned",
+        "Values changed by a cleaning rule (listed in audit_changes), per table and rule.",
+        samples,
+    )
     by_table_reason = wh.get("quarantined_by_table") or {}
-    w.family("sdrun_quarantine_records", "Quarantine records (a row or a value), per table and reason.",
-             [({**base, "table": t, "reason": r}, n) for t, rs in by_table_reason.items() for r, n in rs.items()])
+    w.family(
+        "sdrun_quarantine_records",
+        "Quarantine records (a row or a value), per table and reason.",
+        [({**base, "table": t, "reason": r}, n) for t, rs in by_table_reason.items() for r, n in rs.items()],
+    )
 
     tests = report.get("tests")
     if isinstance(tests, dict):
-        w.family("sdrun_dbt_tests", "dbt tests (and unit tests) of the build, per status.",
-                 [({**base, "status": s}, tests.get(s)) for s in TEST_STATUSES])
+        w.family(
+            "sdrun_dbt_tests",
+            "dbt tests (and unit tests) of the build, per status.",
+            [({**base, "status": s}, tests.get(s)) for s in TEST_STATUSES],
+        )
 
     score, trips, halted = _profile_figures(report)
     w.family("sdrun_quality_score", "The profiler's overall quality score (0-100).", [(base, score)])
@@ -148,14 +193,21 @@ def render(report: dict[str, Any], previous_success: float | None = None) -> str
 
     pre = report.get("preflight")
     if isinstance(pre, dict) and isinstance(pre.get("checks"), list):
-        w.family("sdrun_preflight_check_status", "Each preflight check: 0 PASS, 1 WARN, 2 FAIL.",
-                 [({**base, "check": c["name"]}, PREFLIGHT_STATUS.get(c["status"], 2)) for c in pre["checks"]])
+        w.family(
+            "sdrun_preflight_check_status",
+            "Each preflight check: 0 PASS, 1 WARN, 2 FAIL.",
+            [({**base, "check": c["name"]}, PREFLIGHT_STATUS.get(c["status"], 2)) for c in pre["checks"]],
+        )
     bk = report.get("backup")
     if isinstance(bk, dict):
-        w.family("sdrun_source_backup_bytes", "Size of the source backup this run made or reused.",
-                 [(base, bk.get("bytes"))])
-        w.family("sdrun_source_backup_created", "1 when the run made a new source backup, 0 when it reused one.",
-                 [(base, bk.get("created"))])
+        w.family(
+            "sdrun_source_backup_bytes", "Size of the source backup this run made or reused.", [(base, bk.get("bytes"))]
+        )
+        w.family(
+            "sdrun_source_backup_created",
+            "1 when the run made a new source backup, 0 when it reused one.",
+            [(base, bk.get("created"))],
+        )
     return w.text()
 
 

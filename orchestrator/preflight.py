@@ -81,8 +81,13 @@ def source_checks(source: Path) -> list[Check]:
         xlsx = sorted(p.name for p in source.glob("*.xlsx"))
         if not xlsx:
             return [Check("source.exists", FAIL, f"{source}: a folder without .xlsx exports")]
-        return [Check("source.exists", PASS, f"{source}: XLSX export folder ({', '.join(xlsx)}); "
-                      "its tables are checked once imported")]
+        return [
+            Check(
+                "source.exists",
+                PASS,
+                f"{source}: XLSX export folder ({', '.join(xlsx)}); its tables are checked once imported",
+            )
+        ]
     out = [Check("source.exists", PASS, f"{source} ({source.stat().st_size:,} bytes)")]
     try:
         check_sqlite_file(source)
@@ -174,10 +179,17 @@ def disk_check(source: Path, target_name: str, settings: Settings) -> Check:
     if free < need_mb:
         return Check("disk", FAIL, f"{free:,.0f} MB free on {where}, {basis} = {need_mb:,.0f} MB needed")
     if free < floor_mb:
-        return Check("disk", FAIL, f"{free:,.0f} MB free on {where}, under the {floor_mb:,.0f} MB minimum "
-                     "(SDRUN_MIN_FREE_DISK_MB)")
-    return Check("disk", PASS, f"{free:,.0f} MB free on {where} (needs {max(need_mb, floor_mb):,.0f} MB: "
-                 f"{basis}, at least SDRUN_MIN_FREE_DISK_MB {floor_mb:,.0f})")
+        return Check(
+            "disk",
+            FAIL,
+            f"{free:,.0f} MB free on {where}, under the {floor_mb:,.0f} MB minimum (SDRUN_MIN_FREE_DISK_MB)",
+        )
+    return Check(
+        "disk",
+        PASS,
+        f"{free:,.0f} MB free on {where} (needs {max(need_mb, floor_mb):,.0f} MB: "
+        f"{basis}, at least SDRUN_MIN_FREE_DISK_MB {floor_mb:,.0f})",
+    )
 
 
 def _size_mb(text: str) -> float | None:
@@ -193,13 +205,19 @@ def memory_check() -> Check:
     avail = health.available_memory_mb()
     limit = _size_mb(duckdb_memory_limit())
     if avail < floor:
-        return Check("memory", FAIL, f"{avail:,.0f} MB available, under the {floor:,.0f} MB minimum "
-                     "(SDRUN_MIN_FREE_MEMORY_MB)")
+        return Check(
+            "memory", FAIL, f"{avail:,.0f} MB available, under the {floor:,.0f} MB minimum (SDRUN_MIN_FREE_MEMORY_MB)"
+        )
     if limit is not None and avail < limit + floor:
-        return Check("memory", WARN, f"{avail:,.0f} MB available: less than DuckDB's memory limit "
-                     f"{duckdb_memory_limit()} plus the {floor:,.0f} MB minimum; lower SDRUN_DUCKDB_MEMORY_LIMIT")
-    return Check("memory", PASS, f"{avail:,.0f} MB available (DuckDB limit {duckdb_memory_limit()}, "
-                 f"minimum {floor:,.0f} MB)")
+        return Check(
+            "memory",
+            WARN,
+            f"{avail:,.0f} MB available: less than DuckDB's memory limit "
+            f"{duckdb_memory_limit()} plus the {floor:,.0f} MB minimum; lower SDRUN_DUCKDB_MEMORY_LIMIT",
+        )
+    return Check(
+        "memory", PASS, f"{avail:,.0f} MB available (DuckDB limit {duckdb_memory_limit()}, minimum {floor:,.0f} MB)"
+    )
 
 
 def extensions_check(target_name: str, source: Path) -> Check:
@@ -215,7 +233,9 @@ def extensions_check(target_name: str, source: Path) -> Check:
     con = duckdb.connect(config={"autoinstall_known_extensions": False, "autoload_known_extensions": False})
     try:
         have = extensions.installed(con)
-        ok, missing, optional = [], [], []
+        ok: list[str] = []
+        missing: list[str] = []
+        optional: list[str] = []
         for name in extensions.EXTENSIONS:
             if name in have:
                 try:
@@ -237,8 +257,11 @@ def extensions_check(target_name: str, source: Path) -> Check:
     if missing:
         return Check("duckdb.extensions", FAIL, "; ".join(missing) + "; run `sdrun setup` (make setup)")
     if optional:
-        return Check("duckdb.extensions", WARN, f"present: {', '.join(ok)}; not needed for this run but missing: "
-                     + "; ".join(optional))
+        return Check(
+            "duckdb.extensions",
+            WARN,
+            f"present: {', '.join(ok)}; not needed for this run but missing: " + "; ".join(optional),
+        )
     return Check("duckdb.extensions", PASS, f"present offline (duckdb {duckdb.__version__}): {', '.join(ok)}")
 
 
@@ -333,12 +356,19 @@ def postgres_checks() -> list[Check]:
     server_major: int | None = None
     t0 = time.perf_counter()
     try:
-        con = psycopg2.connect("", application_name="sdrun-preflight",
-                               connect_timeout=os.environ.get("PGCONNECT_TIMEOUT", "10"))
+        con = psycopg2.connect(
+            "", application_name="sdrun-preflight", connect_timeout=os.environ.get("PGCONNECT_TIMEOUT", "10")
+        )
     except psycopg2.Error as exc:
         first = _redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
-        out.append(Check("postgres.connection", FAIL, f"{where}: cannot connect ({first}); set PGHOST, PGPORT, "
-                         "PGUSER, PGPASSWORD, PGDATABASE", round(time.perf_counter() - t0, 3)))
+        out.append(
+            Check(
+                "postgres.connection",
+                FAIL,
+                f"{where}: cannot connect ({first}); set PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE",
+                round(time.perf_counter() - t0, 3),
+            )
+        )
         out.append(Check("postgres.version", FAIL, "not checked: no connection"))
         out.append(Check("postgres.create_schema", FAIL, "not checked: no connection"))
     else:
@@ -350,24 +380,46 @@ def postgres_checks() -> list[Check]:
                 cur.execute("show server_version")
                 version = cur.fetchone()[0]
                 status = PASS if server_major >= 13 else WARN
-                out.append(Check("postgres.version", status, f"PostgreSQL {version}"
-                                 + ("" if status == PASS else " (older than 13, untested)")))
-                cur.execute("select current_user, has_database_privilege(current_database(), 'CREATE'), "
-                            "(select rolsuper from pg_roles where rolname = current_user)")
+                out.append(
+                    Check(
+                        "postgres.version",
+                        status,
+                        f"PostgreSQL {version}" + ("" if status == PASS else " (older than 13, untested)"),
+                    )
+                )
+                cur.execute(
+                    "select current_user, has_database_privilege(current_database(), 'CREATE'), "
+                    "(select rolsuper from pg_roles where rolname = current_user)"
+                )
                 user, can_create, superuser = cur.fetchone()
                 if can_create or superuser:
-                    out.append(Check("postgres.create_schema", PASS,
-                                     f"role {user} may create schemas in database {con.info.dbname}"))
+                    out.append(
+                        Check(
+                            "postgres.create_schema",
+                            PASS,
+                            f"role {user} may create schemas in database {con.info.dbname}",
+                        )
+                    )
                 else:
-                    out.append(Check("postgres.create_schema", FAIL,
-                                     f"role {user} lacks CREATE on database {con.info.dbname}: "
-                                     f"GRANT CREATE ON DATABASE {con.info.dbname} TO {user}"))
+                    out.append(
+                        Check(
+                            "postgres.create_schema",
+                            FAIL,
+                            f"role {user} lacks CREATE on database {con.info.dbname}: "
+                            f"GRANT CREATE ON DATABASE {con.info.dbname} TO {user}",
+                        )
+                    )
         finally:
             con.close()
     exe = find_pg_dump()
     if exe is None:
-        out.append(Check("postgres.pg_dump", FAIL, "pg_dump not found: install the PostgreSQL client tools "
-                         "(package postgresql-client)"))
+        out.append(
+            Check(
+                "postgres.pg_dump",
+                FAIL,
+                "pg_dump not found: install the PostgreSQL client tools (package postgresql-client)",
+            )
+        )
         return out
     major = pg_dump_major(exe)
     if major is None:
@@ -375,9 +427,15 @@ def postgres_checks() -> list[Check]:
     elif server_major is None:
         out.append(Check("postgres.pg_dump", WARN, f"{exe} is version {major}; server version unknown"))
     elif major < server_major:
-        out.append(Check("postgres.pg_dump", FAIL, f"{exe} is version {major}, older than the server "
-                         f"({server_major}): pg_dump cannot back up a newer server; install postgresql-client-"
-                         f"{server_major}"))
+        out.append(
+            Check(
+                "postgres.pg_dump",
+                FAIL,
+                f"{exe} is version {major}, older than the server "
+                f"({server_major}): pg_dump cannot back up a newer server; install postgresql-client-"
+                f"{server_major}",
+            )
+        )
     else:
         out.append(Check("postgres.pg_dump", PASS, f"{exe} version {major} (server {server_major})"))
     return out

@@ -79,7 +79,7 @@ def _read(folder: Path) -> Backup:
 
 def list_backups(backups_dir: Path) -> list[Backup]:
     """Every source backup, oldest first (folders with an unreadable manifest are skipped)."""
-    out = []
+    out: list[Backup] = []
     if not backups_dir.is_dir():
         return out
     for folder in backups_dir.glob(f"{PREFIX}*"):
@@ -244,8 +244,13 @@ def restore(backup: Backup, dest: Path, *, force: bool = False) -> dict[str, Any
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     same_as_source = backup.manifest["sha256"] == backup.manifest.get("source_sha256")
-    return {"from": str(backup.folder), "to": str(dest), "sha256": backup.manifest["sha256"],
-            "bytes": backup.manifest["bytes"], "identical_to_original": same_as_source}
+    return {
+        "from": str(backup.folder),
+        "to": str(dest),
+        "sha256": backup.manifest["sha256"],
+        "bytes": backup.manifest["bytes"],
+        "identical_to_original": same_as_source,
+    }
 
 
 def quick_check_source(path: Path) -> list[str]:

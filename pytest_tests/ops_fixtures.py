@@ -33,8 +33,7 @@ class OpsRun:
 def ops_run(tmp_path_factory: pytest.TempPathFactory, demo_source: Path) -> OpsRun:
     home = tmp_path_factory.mktemp("ops-home")
     textfile_dir = home / "textfile"
-    proc = sdrun("full", "--source", str(demo_source), home=home,
-                 env={"SDRUN_METRICS_TEXTFILE_DIR": str(textfile_dir)})
+    proc = sdrun("full", "--source", str(demo_source), home=home, env={"SDRUN_METRICS_TEXTFILE_DIR": str(textfile_dir)})
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = sorted(p for p in (home / "runs").iterdir() if p.is_dir() and not p.name.startswith("."))
     assert len(runs) == 1

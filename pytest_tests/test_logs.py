@@ -30,7 +30,8 @@ def test_dbt_events_land_in_the_run_log_as_structured_records(ops_run: OpsRun) -
     assert {r["node"].split(".")[0] for r in results} >= {"model", "test"}
     assert all("\x1b[" not in r["message"] for r in dbt)  # no terminal colours
     assert sum(1 for r in results if r["node"].startswith("test.")) == ops_run.report["tests"]["total"] - sum(
-        1 for r in results if r["node"].startswith("unit_test."))
+        1 for r in results if r["node"].startswith("unit_test.")
+    )
     # dbt's own readable log is kept beside it
     text = (ops_run.run_dir / "dbt" / "dbt.log").read_text()
     assert "Running with dbt=" in text and not text.lstrip().startswith("{")

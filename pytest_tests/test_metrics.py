@@ -41,26 +41,37 @@ def test_metrics_file_parses_and_holds_the_runs_real_numbers(ops_run: OpsRun) ->
     assert m["sdrun_run_exit_code"][()] == 0
     assert m["sdrun_run_duration_seconds"][()] == report["seconds"]
     assert set(by(m["sdrun_step_duration_seconds"], "step")) >= {
-        "preflight", "backup", "check", "load", "build", "report"}
+        "preflight",
+        "backup",
+        "check",
+        "load",
+        "build",
+        "report",
+    }
     assert set(by(m["sdrun_step_duration_seconds"], "step")) == set(report["steps"])
     assert by(m["sdrun_step_duration_seconds"], "step")["build"] == report["steps"]["build"]["seconds"]
 
     # Rows read: what the SQLite source holds.
     con = sqlite3.connect(f"{ops_run.source.as_uri()}?mode=ro", uri=True)
-    source_rows = {t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in ("tickets", "comments",
-                                                                                        "timesheets")}
+    source_rows = {
+        t: con.execute(f"select count(*) from {t}").fetchone()[0] for t in ("tickets", "comments", "timesheets")
+    }
     con.close()
     assert by(m["sdrun_rows_read"], "table") == source_rows
     assert by(m["sdrun_rows_loaded_raw"], "table") == source_rows
     # Rows loaded and quarantined: what the warehouse holds.
     wh = duckdb.connect(str(ops_run.home / "warehouse" / "servicedesk.duckdb"), read_only=True)
     try:
-        marts = {t: wh.execute(f"select count(*) from servicedesk.servicedesk.{t}").fetchone()[0]
-                 for t in source_rows}
-        excluded = dict(wh.execute("select table_name, count(distinct source_row) from servicedesk.servicedesk."
-                                   "quarantine where action = 'row_excluded' group by 1").fetchall())
-        by_rule = dict(wh.execute("select rule, count(*) from servicedesk.servicedesk.audit_changes "
-                                  "group by 1").fetchall())
+        marts = {t: wh.execute(f"select count(*) from servicedesk.servicedesk.{t}").fetchone()[0] for t in source_rows}
+        excluded = dict(
+            wh.execute(
+                "select table_name, count(distinct source_row) from servicedesk.servicedesk."
+                "quarantine where action = 'row_excluded' group by 1"
+            ).fetchall()
+        )
+        by_rule = dict(
+            wh.execute("select rule, count(*) from servicedesk.servicedesk.audit_changes group by 1").fetchall()
+        )
     finally:
         wh.close()
     assert by(m["sdrun_rows_loaded"], "table") == marts
@@ -74,6 +85,9 @@ def test_metrics_file_parses_and_holds_the_runs_real_numbers(ops_run: OpsRun) ->
     assert tests["failed"] == tests["errored"] == 0
     assert m["sdrun_source_unchanged"][()] == 1
     assert by(m["sdrun_preflight_check_status"], "check")["dbt.parse"] == 0
+    if isinstance(report.get("profile"), dict) and report["profile"].get("score") is not None:
+        assert m["sdrun_quality_score"][()] == report["profile"]["score"]
+        assert m["sdrun_breaker_trips"][()] == len(report["profile"]["trips"]) == 0
 
 
 def test_textfile_directory_gets_the_same_metrics(ops_run: OpsRun) -> None:  # noqa: F811
@@ -83,8 +97,16 @@ def test_textfile_directory_gets_the_same_metrics(ops_run: OpsRun) -> None:  # n
 
 
 def test_last_success_survives_a_failed_run(tmp_path: Path) -> None:
-    ok = {"run_id": "a", "target": "dev", "outcome": "ok", "exit_code": 0, "seconds": 1.0,
-          "finished_at": "2026-01-01T00:00:00Z", "steps": {}, "source": {}}
+    ok = {
+        "run_id": "a",
+        "target": "dev",
+        "outcome": "ok",
+        "exit_code": 0,
+        "seconds": 1.0,
+        "finished_at": "2026-01-01T00:00:00Z",
+        "steps": {},
+        "source": {},
+    }
     write_metrics(ok, tmp_path / "a.prom", textfile_dir=tmp_path / "tf")
     failed = {**ok, "run_id": "b", "outcome": "failed", "exit_code": 1, "finished_at": "2026-01-02T00:00:00Z"}
     write_metrics(failed, tmp_path / "b.prom", textfile_dir=tmp_path / "tf")
@@ -94,9 +116,16 @@ def test_last_success_survives_a_failed_run(tmp_path: Path) -> None:
 
 
 def test_a_run_that_stopped_early_leaves_unmeasured_figures_out() -> None:
-    report: dict[str, Any] = {"run_id": "x", "target": "dev", "outcome": "failed", "exit_code": 1, "seconds": 0.5,
-                              "steps": {"preflight": {"status": "failed", "seconds": 0.4}}, "source": {},
-                              "profile": {"score": {"overall": 91.5}, "breaker": {"trips": [{}, {}], "halted": True}}}
+    report: dict[str, Any] = {
+        "run_id": "x",
+        "target": "dev",
+        "outcome": "failed",
+        "exit_code": 1,
+        "seconds": 0.5,
+        "steps": {"preflight": {"status": "failed", "seconds": 0.4}},
+        "source": {},
+        "profile": {"score": {"overall": 91.5}, "breaker": {"trips": [{}, {}], "halted": True}},
+    }
     m = parse(render(report))
     assert "sdrun_dbt_tests" not in m and "sdrun_rows_loaded" not in m
     assert by(m["sdrun_step_success"], "step") == {"preflight": 0}
@@ -106,8 +135,10 @@ def test_a_run_that_stopped_early_leaves_unmeasured_figures_out() -> None:
 
 def test_docs_list_every_metric(ops_run: OpsRun) -> None:  # noqa: F811
     doc = (PROJECT_DIR / "docs" / "metrics.md").read_text()
-    full = {"profile": {"score": {"overall": 90}, "breaker": {"trips": [], "halted": False}},
-            "backup": {"bytes": 1, "created": True}}
+    full = {
+        "profile": {"score": {"overall": 90}, "breaker": {"trips": [], "halted": False}},
+        "backup": {"bytes": 1, "created": True},
+    }
     names = {f.name for f in text_string_to_metric_families(render({**ops_run.report, **full}))}
     missing = sorted(n for n in names if f"`{n}`" not in doc)
     assert not missing, f"docs/metrics.md lacks {missing}"

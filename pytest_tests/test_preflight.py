@@ -22,8 +22,12 @@ def statuses(checks: list[preflight.Check]) -> dict[str, str]:
 
 
 def settings_for(home: Path) -> Settings:
-    return Settings(home=home, runs_dir=home / "runs", warehouse=home / "warehouse" / "servicedesk.duckdb",
-                    backups_dir=home / "backups")
+    return Settings(
+        home=home,
+        runs_dir=home / "runs",
+        warehouse=home / "warehouse" / "servicedesk.duckdb",
+        backups_dir=home / "backups",
+    )
 
 
 def closed_port() -> int:
@@ -38,8 +42,16 @@ def test_good_source_passes_every_check_json(demo_source: Path, tmp_path: Path) 
     doc = json.loads(proc.stdout)
     assert doc["ok"] is True
     names = [c["name"] for c in doc["checks"]]
-    assert names == ["source.exists", "source.sqlite", "source.integrity", "source.schema", "disk", "memory",
-                     "duckdb.extensions", "dbt.parse"]
+    assert names == [
+        "source.exists",
+        "source.sqlite",
+        "source.integrity",
+        "source.schema",
+        "disk",
+        "memory",
+        "duckdb.extensions",
+        "dbt.parse",
+    ]
     assert all(c["status"] in ("PASS", "WARN") for c in doc["checks"]), doc["checks"]
     assert not (tmp_path / "backups").exists()  # preflight writes nothing
 
@@ -102,7 +114,9 @@ def test_extra_tables_and_columns_are_reported_as_warnings(tmp_path: Path) -> No
     assert "attachments" in check.detail and "'TKT-Region'" in check.detail
 
 
-def test_disk_check_fails_under_the_threshold(demo_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disk_check_fails_under_the_threshold(
+    demo_source: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     settings = settings_for(tmp_path)
     assert preflight.disk_check(demo_source, "dev", settings).status == "PASS"
     monkeypatch.setenv("SDRUN_MIN_FREE_DISK_MB", str(10**12))
@@ -124,8 +138,10 @@ def test_extensions_check_fails_when_not_available_offline(demo_source: Path, tm
     (shadow / "__init__.py").write_text("")
     home = tmp_path / "empty-home"
     home.mkdir()
-    code = ("import json; from orchestrator.preflight import extensions_check; "
-            f"c = extensions_check('dev', {str(demo_source)!r}); print(json.dumps(c.to_dict()))")
+    code = (
+        "import json; from orchestrator.preflight import extensions_check; "
+        f"c = extensions_check('dev', {str(demo_source)!r}); print(json.dumps(c.to_dict()))"
+    )
     import subprocess
     import sys
 
@@ -151,11 +167,15 @@ def test_dbt_parse_check_fails_on_a_broken_project(tmp_path: Path) -> None:
     assert "no_such_model" in check.detail
 
 
-def test_postgres_checks_fail_on_a_closed_port_without_leaking_the_password(
-    demo_source: Path, tmp_path: Path
-) -> None:
-    env = {"PGHOST": "127.0.0.1", "PGPORT": str(closed_port()), "PGUSER": "sdrun", "PGDATABASE": "servicedesk",
-           "PGPASSWORD": "s3cret-Pa55word", "PGCONNECT_TIMEOUT": "3"}
+def test_postgres_checks_fail_on_a_closed_port_without_leaking_the_password(demo_source: Path, tmp_path: Path) -> None:
+    env = {
+        "PGHOST": "127.0.0.1",
+        "PGPORT": str(closed_port()),
+        "PGUSER": "sdrun",
+        "PGDATABASE": "servicedesk",
+        "PGPASSWORD": "s3cret-Pa55word",
+        "PGCONNECT_TIMEOUT": "3",
+    }
     proc = sdrun("preflight", "--source", str(demo_source), "--target", "canary", "--json", home=tmp_path, env=env)
     assert proc.returncode == 1
     doc = json.loads(proc.stdout)
@@ -199,4 +219,3 @@ def test_postgres_checks_pass_on_a_real_server() -> None:
     # pg_dump must be at least the server's major version: PASS, or a clear FAIL naming both versions.
     dump = checks["postgres.pg_dump"]
     assert dump.status == "PASS" or ("older than the server" in dump.detail and dump.status == "FAIL"), dump
-
