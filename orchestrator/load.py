@@ -51,7 +51,7 @@ def load_raw_duckdb(
                     f'CREATE OR REPLACE TABLE {RAW_SCHEMA}."{spec.name}" AS '
                     f'SELECT rowid AS source_row, * FROM src."{spec.name}" ORDER BY rowid'
                 )
-                rows[spec.name] = con.execute(f'SELECT count(*) FROM {RAW_SCHEMA}."{spec.name}"').fetchone()[0]
+                (rows[spec.name],) = con.execute(f'SELECT count(*) FROM {RAW_SCHEMA}."{spec.name}"').fetchall()[0]
                 if on_table is not None:
                     on_table(spec.name, rows[spec.name])
             con.execute("COMMIT")

@@ -67,7 +67,7 @@ def warehouse_figures(query: Query, schema: str, raw_schema: str) -> dict[str, A
 
 def test_figures(result: DbtResult) -> dict[str, Any]:
     tests = result.tests()
-    counts = {"total": len(tests), "passed": 0, "failed": 0, "warned": 0, "errored": 0, "skipped": 0}
+    counts: dict[str, Any] = {"total": len(tests), "passed": 0, "failed": 0, "warned": 0, "errored": 0, "skipped": 0}
     key = {"pass": "passed", "fail": "failed", "warn": "warned", "error": "errored", "skipped": "skipped"}
     for t in tests:
         counts[key.get(t.status, "errored")] += 1
