@@ -152,6 +152,9 @@ def full(
         with run.step("check") as rec:
             info = check_source(source)
             rec["tables"] = info.tables
+        from .pipeline import profile_step  # Gate 1, shared with target dev
+
+        profile_step(run, source, report, dbt_vars)
         with run.step("prepare") as rec:
             lock = _acquire_lock()
             rec["cleared"] = clear_leftovers(lock)
