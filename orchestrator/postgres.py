@@ -214,7 +214,10 @@ class PostgresTarget:
         return f'"{self.schemas.raw}"'
 
     def dbt_env(self) -> dict[str, str]:
-        return {"SDRUN_TARGET": self.name, "SDRUN_SCHEMA": self.schemas.marts}
+        # JIT off for dbt's sessions: the cleaning SQL is a few large expressions that PostgreSQL's JIT
+        # spends far longer compiling than running (about 27 s of a 30 s model at scale 1).
+        options = " ".join(filter(None, [os.environ.get("PGOPTIONS", ""), "-c jit=off"]))
+        return {"SDRUN_TARGET": self.name, "SDRUN_SCHEMA": self.schemas.marts, "PGOPTIONS": options}
 
     def dbt_vars(self) -> dict[str, Any]:
         return {"raw_schema": self.schemas.raw}

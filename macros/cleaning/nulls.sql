@@ -12,11 +12,15 @@
 
 {# The value trimmed, or NULL when it is NULL, empty, whitespace only, or a sentinel. #}
 {% macro nullify(expr) -%}
+    {#- evaluate_once: later CTEs read the result many times; PostgreSQL must not inline it there -#}
+    {%- set cleaned -%}
     case
         when {{ trim_ws(expr) }} = '' then null
         when lower({{ trim_ws(expr) }}) in ({{ sentinel_list() }}) then null
         else {{ trim_ws(expr) }}
     end
+    {%- endset -%}
+    {{ evaluate_once(cleaned) }}
 {%- endmacro %}
 
 {# Why a raw value became NULL: empty_to_null, blank_to_null (whitespace only), sentinel_to_null; else NULL. #}

@@ -14,15 +14,22 @@ trimmed as (
         {{ nullify('"CT-USERNAME"') }} as author,
         {{ nullify('"CT-COMMENT"') }} as body,
         {{ nullify('"CT-VISIBLE-CUSTOMER"') }} as is_customer_visible,
-        {{ timestamp_canon(nullify('"CT-CREATED-TIME"')) }} as created_at
+        {{ nullify('"CT-CREATED-TIME"') }} as created_at
     from source
+),
+
+canonical as (
+    select
+        *,
+        {{ timestamp_canon('created_at') }} as created_at__canon
+    from trimmed
 ),
 
 timestamp_parts as (
     select
         *,
         {{ timestamp_parts('created_at') }}
-    from trimmed
+    from canonical
 ),
 
 parsed as (

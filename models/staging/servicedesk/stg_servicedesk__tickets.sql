@@ -32,11 +32,21 @@ trimmed as (
         {{ nullify('"TKT-Team"') }} as team,
         {{ nullify('"TKT-Assigned To"') }} as assigned_to,
         {{ nullify('"TKT-SLA Met"') }} as is_sla_met,
-        {{ timestamp_canon(nullify('"TKT-Created Time"')) }} as created_at,
-        {{ timestamp_canon(nullify('"TKT-Actual Response Date"')) }} as first_response_at,
-        {{ timestamp_canon(nullify('"TKT-Actual Resolution Date"')) }} as resolved_at,
-        {{ timestamp_canon(nullify('"TKT-Closed Time"')) }} as closed_at
+        {{ nullify('"TKT-Created Time"') }} as created_at,
+        {{ nullify('"TKT-Actual Response Date"') }} as first_response_at,
+        {{ nullify('"TKT-Actual Resolution Date"') }} as resolved_at,
+        {{ nullify('"TKT-Closed Time"') }} as closed_at
     from source
+),
+
+canonical as (
+    select
+        *,
+        {{ timestamp_canon('created_at') }} as created_at__canon,
+        {{ timestamp_canon('first_response_at') }} as first_response_at__canon,
+        {{ timestamp_canon('resolved_at') }} as resolved_at__canon,
+        {{ timestamp_canon('closed_at') }} as closed_at__canon
+    from trimmed
 ),
 
 timestamp_parts as (
@@ -46,7 +56,7 @@ timestamp_parts as (
         {{ timestamp_parts('first_response_at') }},
         {{ timestamp_parts('resolved_at') }},
         {{ timestamp_parts('closed_at') }}
-    from trimmed
+    from canonical
 ),
 
 parsed as (

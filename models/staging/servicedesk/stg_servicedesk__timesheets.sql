@@ -16,15 +16,22 @@ trimmed as (
         {{ nullify('"TS-User"') }} as user_name,
         {{ nullify('"TS-Category"') }} as category,
         {{ nullify('"TS-Hours"') }} as hours,
-        {{ timestamp_canon(nullify('"TS-Date"')) }} as work_date
+        {{ nullify('"TS-Date"') }} as work_date
     from source
+),
+
+canonical as (
+    select
+        *,
+        {{ timestamp_canon('work_date') }} as work_date__canon
+    from trimmed
 ),
 
 timestamp_parts as (
     select
         *,
         {{ timestamp_parts('work_date') }}
-    from trimmed
+    from canonical
 ),
 
 parsed as (
