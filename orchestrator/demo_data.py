@@ -29,7 +29,6 @@ renamed into place, so a killed run never leaves a half-written `out`.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import json
 import math
 import os
@@ -41,6 +40,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_output, check_writable
 from .errors import UsageError
 
 # ---------------------------------------------------------------------------------------------
@@ -889,24 +889,6 @@ def _flush(con: sqlite3.Connection, sql: str, batch: list[tuple[Any, ...]], null
     return n
 
 
-def _remove_stale_temporaries(out: Path) -> None:
-    """Delete `.<name>.<pid>.tmp` files left next to `out` by runs that were killed (pid gone)."""
-    for tmp in out.parent.glob(f".{out.name}.*.tmp"):
-        pid = tmp.name[len(out.name) + 2 : -len(".tmp")]
-        if not pid.isdigit():
-            continue
-        if int(pid) != os.getpid():
-            try:
-                os.kill(int(pid), 0)
-                continue  # that run is still going
-            except ProcessLookupError:
-                pass
-            except OSError:
-                continue  # alive, but not ours to signal
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-
-
 def generate(
     out: Path, scale: float = 1.0, seed: int = 42, force: bool = False, progress: Any = None
 ) -> DemoSummary:
@@ -916,10 +898,7 @@ def generate(
     out = Path(out)
     if not isinstance(scale, int | float) or not math.isfinite(scale) or scale <= 0:
         raise UsageError(f"--scale must be a positive number, got {scale}")
-    if out.is_dir():
-        raise UsageError(f"{out}: is a directory")
-    if out.exists() and not force:
-        raise UsageError(f"{out}: already exists (use --force to overwrite)")
+    check_writable(out, force)
 
     n_rows = {t: max(1, round(n * scale)) for t, n in BASE_ROWS.items()}
     n_dup = max(1 if scale >= 0.05 else 0, round(scale))
@@ -938,9 +917,6 @@ def generate(
     ticket_rows = _ticket_rows(base_rows, overrides)
     orphan_ids = gaps
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temporaries(out)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     nulls: dict[str, dict[str, int]] = {}
     rows: dict[str, int] = {}
     done = [0]
@@ -949,7 +925,7 @@ def generate(
         done[0] += n
         if progress is not None:
             progress(done[0], sum(n_rows.values()))
-    try:
+    with atomic_output(out) as tmp:
         con = sqlite3.connect(tmp, isolation_level=None)
         try:
             con.execute("PRAGMA journal_mode=OFF")
@@ -965,12 +941,5 @@ def generate(
             con.execute("COMMIT")
         finally:
             con.close()
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
     assert rows == n_rows, (rows, n_rows)
     return DemoSummary(path=out, seed=seed, scale=scale, rows=rows, injected=ledger.result(), nulls=nulls)

@@ -34,10 +34,8 @@ and checked, so a failed or killed import never leaves a half-written source.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
-import os
 import sqlite3
 import time
 import zipfile
@@ -46,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .atomic import atomic_output, check_writable
 from .errors import SourceError, UsageError
 from .source import TableSpec, check_source, expected_tables, sha256_file
 
@@ -528,21 +527,14 @@ def read_sheet(path: Path, spec: TableSpec, result_holder: list[SheetResult]) ->
 def import_xlsx(files: dict[str, Path], out: Path, *, force: bool = False) -> ImportResult:
     """Land one workbook per table in a new SQLite source `out` (atomically). See the module docstring."""
     out = Path(out)
-    if out.is_dir():
-        raise UsageError(f"{out}: is a directory")
-    if out.exists() and not force:
-        raise UsageError(f"{out}: already exists (use --force to overwrite)")
+    check_writable(out, force)
     specs = expected_tables()
     for spec in specs:
         if spec.name not in files:
             raise UsageError(f"no workbook given for table {spec.name}")
     t0 = time.perf_counter()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     sheets: dict[str, SheetResult] = {}
-    try:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    with atomic_output(out) as tmp:
         con = sqlite3.connect(tmp, isolation_level=None)
         try:
             con.execute("PRAGMA journal_mode=OFF")
@@ -566,13 +558,6 @@ def import_xlsx(files: dict[str, Path], out: Path, *, force: bool = False) -> Im
         finally:
             con.close()
         check_source(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, out)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
     return ImportResult(out=out, sheets=sheets, seconds=time.perf_counter() - t0)
 
 

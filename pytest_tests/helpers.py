@@ -10,40 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from orchestrator.demo_data import TABLES
+
 SDRUN = str(Path(sys.executable).with_name("sdrun"))
 
-COLUMNS = {
-    "tickets": [
-        ("TKT-Ticket ID", "TEXT"),
-        ("TKT-Title", "TEXT"),
-        ("TKT-Status", "TEXT"),
-        ("TKT-Priority", "TEXT"),
-        ("TKT-Category", "TEXT"),
-        ("TKT-Team", "TEXT"),
-        ("TKT-Assigned To", "TEXT"),
-        ("TKT-Created Time", "TIMESTAMP"),
-        ("TKT-Actual Response Date", "TIMESTAMP"),
-        ("TKT-Actual Resolution Date", "TIMESTAMP"),
-        ("TKT-Closed Time", "TIMESTAMP"),
-        ("TKT-SLA Met", "TEXT"),
-    ],
-    "comments": [
-        ("CT-COMMENT-ID", "TEXT"),
-        ("CT-TKT-ID", "TEXT"),
-        ("CT-CREATED-TIME", "TIMESTAMP"),
-        ("CT-USERNAME", "TEXT"),
-        ("CT-COMMENT", "TEXT"),
-        ("CT-VISIBLE-CUSTOMER", "INTEGER"),
-    ],
-    "timesheets": [
-        ("TS-Title", "TEXT"),
-        ("TS-Hours", "REAL"),
-        ("TS-Date", "TIMESTAMP"),
-        ("TS-User", "TEXT"),
-        ("TS-Crm ID", "TEXT"),
-        ("TS-Category", "TEXT"),
-    ],
-}
+# The export's tables and declared types, as the demo generator writes them.
+COLUMNS = TABLES
 
 
 def ticket(tid: str, **over: Any) -> dict[str, Any]:
