@@ -17,7 +17,7 @@ from typing import Any
 
 from . import __version__, gate0
 from .dbt import run_dbt
-from .errors import GateHalted, SdrunError, SourceModified, StepFailed, UsageError
+from .errors import GateHalted, SdrunError, SourceError, SourceModified, StepFailed, UsageError
 from .report import summary_lines, test_figures, warehouse_figures
 from .runs import Run
 from .settings import Settings
@@ -40,6 +40,7 @@ def profile_step(run: Run, db: Path, report: dict[str, Any], dbt_vars: dict[str,
             report["profile"] = {"halted": True, "trips": exc.reasons, "json": str(run.run_dir / "profile.json"),
                                  "html": str(run.run_dir / "profile.html")}  # fmt: skip
             raise
+        _refuse_undecodable_text(db, prof)
         report["profile"] = {
             "halted": False,
             "trips": [],
@@ -49,6 +50,18 @@ def profile_step(run: Run, db: Path, report: dict[str, Any], dbt_vars: dict[str,
             "html": str(run.run_dir / "profile.html"),
         }
         rec["score"] = prof["score"]["overall"]
+
+
+def _refuse_undecodable_text(db: Path, prof: dict[str, Any]) -> None:
+    """Text that is not UTF-8 (or a BLOB) in a loaded table cannot be stored as text: one clear error."""
+    from .profile import iter_columns
+    from .source import expected_tables
+
+    loaded = {spec.name for spec in expected_tables()}
+    bad = [f"{t['name']}.{c['name']} ({c['invalid_utf8']:,})" for t, c in iter_columns(prof)
+           if t["name"] in loaded and c.get("invalid_utf8")]  # fmt: skip
+    if bad:
+        raise SourceError(f"{db}: values that are not UTF-8 text in {', '.join(bad)}: re-export the file as UTF-8")
 
 
 @dataclass

@@ -101,7 +101,11 @@
 {% macro timestamp_parts(col) -%}
     {#- evaluate_once: the parts are read many times by timestamp_from_parts; compute them once #}
     {{ evaluate_once("split_part(" ~ col ~ "__canon, '|', 1)") }} as {{ col }}__form,
-    {%- for name, n in [('y', 2), ('m', 3), ('d', 4), ('hh', 5), ('mi', 6), ('ss', 7)] %}
+    {#- a two-digit year is 20YY; a four-digit one (0001 included) is taken as written -#}
+    cast(case when split_part({{ col }}__canon, '|', 1) <> 'excel_serial'
+              then (case when length(split_part({{ col }}__canon, '|', 2)) = 2 then '20' else '' end)
+                   || split_part({{ col }}__canon, '|', 2) end as integer) as {{ col }}__y,
+    {%- for name, n in [('m', 3), ('d', 4), ('hh', 5), ('mi', 6), ('ss', 7)] %}
     cast(case when split_part({{ col }}__canon, '|', 1) <> 'excel_serial'
               then nullif(split_part({{ col }}__canon, '|', {{ n }}), '') end as integer) as {{ col }}__{{ name }},
     {%- endfor %}
@@ -119,7 +123,7 @@
 
 {# Step 3: the timestamp (UTC when the value had a zone) from the parts of `col`, or NULL. #}
 {% macro timestamp_from_parts(col) -%}
-    {%- set y = "(case when " ~ col ~ "__y < 100 then 2000 + " ~ col ~ "__y else " ~ col ~ "__y end)" -%}
+    {%- set y = col ~ "__y" -%}
     {%- set m = col ~ "__m" -%}
     {%- set d = col ~ "__d" -%}
     {%- set hh = "coalesce(" ~ col ~ "__hh, 0)" -%}
@@ -165,7 +169,7 @@
 {% macro timestamp_failure(text) -%}
     {%- set canon = _timestamp_canon(text) -%}
     {%- set year_part = "cast(split_part(" ~ canon ~ ", '|', 2) as integer)" -%}
-    {%- set year = "(case when " ~ year_part ~ " < 100 then 2000 + " ~ year_part ~ " else " ~ year_part ~ " end)" -%}
+    {%- set year = "(case when length(split_part(" ~ canon ~ ", '|', 2)) = 2 then 2000 + " ~ year_part ~ " else " ~ year_part ~ " end)" -%}
     case
         when not ({{ regex_test(text, timestamp_patterns().iso_any) }} or {{ regex_test(text, timestamp_patterns().slashed) }}
                   or {{ regex_test(text, timestamp_patterns().excel) }}) then 'unparseable_timestamp'
