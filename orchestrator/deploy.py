@@ -33,7 +33,7 @@ from psycopg2 import sql
 
 from . import __version__, pgbackup
 from .dbt import run_dbt
-from .errors import GateHalted, SdrunError, SourceModified, StepFailed, UsageError
+from .errors import GateHalted, SdrunError, SourceError, SourceModified, StepFailed, UsageError
 from .pipeline import RunOutcome
 from .postgres import (
     LOCK_KEY,
@@ -129,6 +129,7 @@ def full(
         raise UsageError("SDRUN_KEEP_VERSIONS must be at least 1 (the previous version, for rollback)")
     source = Path(source)
     run = Run.create(settings.runs_dir, quiet=quiet)
+    run.health_paths = [settings.backups_dir]  # free disk there is checked before every step
     t0 = time.perf_counter()
     report: dict[str, Any] = {
         "run_id": run.run_id,
@@ -157,7 +158,7 @@ def full(
         profile_step(run, source, report, dbt_vars)
         with run.step("prepare") as rec:
             lock = _acquire_lock()
-            rec["cleared"] = clear_leftovers(lock)
+            rec["cleared"] = clear_leftovers(lock, settings.backups_dir)
             fp = fingerprint(info.sha256, dbt_vars)
             _ledger_start(lock, run.run_id, target_name, source, info.sha256, fp)
             ledger_started = True
@@ -172,17 +173,19 @@ def full(
                     "(--force builds a new version)")
         else:
             if target_name == "canary" or not options.skip_canary:
-                _canary_stage(run, report, source, info.tables, dbt_vars, settings,
+                _canary_stage(run, report, source, info.sha256, info.tables, dbt_vars, settings,
                               keep=options.keep and target_name == "canary",
                               prefix="" if target_name == "canary" else "canary_")
             if target_name == "prod":
                 new_version = version_id(run.run_id)
                 _ledger_update(lock, run.run_id, version=new_version)
                 target = PostgresTarget("prod", SchemaSet.version(new_version))
-                _build_and_verify(run, report, target, source, info.tables, dbt_vars, settings, prefix="")
+                _build_and_verify(run, report, target, source, info.sha256, info.tables, dbt_vars, settings,
+                                  prefix="")
                 with run.step("backup") as rec:
                     rec.update(_backup_live(settings, run.run_id, lock))
                 with run.step("swap") as rec:
+                    same_source(source, info.sha256)
                     rec["previous_version"] = activate(new_version, fingerprint=fp, source_sha=info.sha256,
                                                        run_id=run.run_id)
                     rec["live_version"] = new_version
@@ -209,7 +212,7 @@ def full(
         sha_after = sha256_file(source) if source.is_file() else None
         report["source"]["sha256_after"] = sha_after
         report["source"]["unchanged"] = sha_before == sha_after
-        if sha_before != sha_after:
+        if sha_before != sha_after and not isinstance(error, SourceError):  # SourceError: already said
             error = SourceModified(f"{source}: SHA-256 changed during the run ({sha_before} → {sha_after})")
         report["seconds"] = round(time.perf_counter() - t0, 3)
         report["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -277,13 +280,24 @@ def _acquire_lock() -> Connection:
     return con
 
 
-def _build_and_verify(run: Run, report: dict[str, Any], target: PostgresTarget, source: Path,
+def same_source(source: Path, expected_sha: str) -> None:
+    """Refuse to go on when the source file is no longer the one checked (replaced or rewritten mid-run)."""
+    now = sha256_file(source) if source.is_file() else None
+    if now != expected_sha:
+        what = "was removed" if now is None else f"changed (SHA-256 {expected_sha[:12]}… → {now[:12]}…)"
+        raise SourceError(f"{source}: the file {what} during the run; nothing was published")
+
+
+def _build_and_verify(run: Run, report: dict[str, Any], target: PostgresTarget, source: Path, expected_sha: str,
                       source_rows: dict[str, int], dbt_vars: dict[str, Any] | None, settings: Settings,
                       prefix: str) -> dict[str, Any]:
     """load → build (tests are the gate) → verify → report, for one schema set."""
     out: dict[str, Any] = {}
     with run.step(f"{prefix}load") as rec:
-        rec["rows"] = out["rows"] = target.load_raw(source)
+        rec["rows"] = out["rows"] = target.load_raw(
+            source, on_table=lambda table, n: run.log(f"copied {table}: {n:,} rows", step=f"{prefix}load", table=table,
+                                                      rows=n))
+        same_source(source, expected_sha)  # what was copied is what was checked
     with run.step(f"{prefix}build") as rec:
         work = run.run_dir / ("dbt" if not prefix else f"dbt-{prefix.rstrip('_')}")
         result = run_dbt(["build"], work_dir=work, env=target.dbt_env(),
@@ -327,7 +341,7 @@ def _build_and_verify(run: Run, report: dict[str, Any], target: PostgresTarget, 
     return out
 
 
-def _canary_stage(run: Run, report: dict[str, Any], source: Path, source_rows: dict[str, int],
+def _canary_stage(run: Run, report: dict[str, Any], source: Path, expected_sha: str, source_rows: dict[str, int],
                   dbt_vars: dict[str, Any] | None, settings: Settings, *, keep: bool, prefix: str) -> None:
     target = PostgresTarget("canary", SchemaSet.canary(), sample=True)
     with connection(autocommit=True) as con, con.cursor() as cur:
@@ -335,7 +349,8 @@ def _canary_stage(run: Run, report: dict[str, Any], source: Path, source_rows: d
     rec: dict[str, Any] = {"schema": target.schemas.marts, "kept": keep}
     report["canary"] = rec
     try:
-        out = _build_and_verify(run, report, target, source, source_rows, dbt_vars, settings, prefix=prefix)
+        out = _build_and_verify(run, report, target, source, expected_sha, source_rows, dbt_vars, settings,
+                                prefix=prefix)
         rec["sample_rows"] = sum(out["rows"].values())
         rec["rows"] = out["rows"]
         rec["tests"] = {k: v for k, v in out["tests"].items() if k not in ("warnings",)}
@@ -508,9 +523,9 @@ def prune(keep: int) -> list[str]:
     return dropped
 
 
-def clear_leftovers(lock: Connection) -> dict[str, Any]:
-    """Under the deploy lock: drop schemas of versions that never went live and mark runs that
-    never finished (killed) as such."""
+def clear_leftovers(lock: Connection, backups_dir: Path | None = None) -> dict[str, Any]:
+    """Under the deploy lock: drop schemas of versions that never went live, mark runs that never
+    finished (killed) as such, and remove the unfinished backup folders of those runs."""
     with lock.cursor() as cur:
         cur.execute(f"select version from {META_SCHEMA}.versions where state in ('live', 'kept')")
         keep = {r[0] for r in cur.fetchall()}
@@ -524,7 +539,8 @@ def clear_leftovers(lock: Connection) -> dict[str, Any]:
         cur.execute(f"update {META_SCHEMA}.runs set outcome = 'killed', finished_at = coalesce(finished_at, now()) "
                     "where outcome = 'running' returning run_id")
         killed = [r[0] for r in cur.fetchall()]
-    return {"schemas": stale, "runs": killed}
+    partial = [str(d) for d in pgbackup.drop_partial_backups(backups_dir, killed)] if backups_dir else []
+    return {"schemas": stale, "runs": killed, "partial_backups": partial}
 
 
 # ------------------------------------------------------------------------------------------------

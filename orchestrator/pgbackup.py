@@ -8,6 +8,7 @@ rewritten in the DDL only, never in the data), and checks the row counts against
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -72,7 +73,10 @@ def backup_schema(schema: str, dest: Path, *, version: str | None, run_id: str) 
     )
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise StepFailed(f"pg_dump of schema {schema} failed: {proc.stderr.strip().splitlines()[-1:]}")
+        with contextlib.suppress(OSError):
+            dest.rmdir()  # only when empty: nothing half-written stays behind
+        last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise StepFailed(f"pg_dump of schema {schema} into {dest} failed: {last}")
     tmp.replace(dump)
     manifest = {
         "kind": "postgres-schema",
@@ -90,6 +94,17 @@ def backup_schema(schema: str, dest: Path, *, version: str | None, run_id: str) 
     mtmp.write_text(json.dumps(manifest, indent=2) + "\n")
     mtmp.replace(dest / "manifest.json")
     return manifest
+
+
+def drop_partial_backups(backups_dir: Path, run_ids: list[str]) -> list[Path]:
+    """Remove the folders of these (killed) runs' backups that never got their manifest."""
+    removed = []
+    for run_id in run_ids:
+        folder = backups_dir / f"pg-{run_id}"
+        if folder.is_dir() and not (folder / "manifest.json").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
 
 
 def find_backup(ref: str, backups_dir: Path) -> Path:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,8 +202,8 @@ class PostgresTarget:
     schemas: SchemaSet = field(default_factory=SchemaSet.live)
     sample: bool = False  # load only the deterministic ~10% sample
 
-    def load_raw(self, source: Path) -> dict[str, int]:
-        return load_raw_postgres(source, self.schemas.raw, sample=self.sample)
+    def load_raw(self, source: Path, on_table: Callable[[str, int], None] | None = None) -> dict[str, int]:
+        return load_raw_postgres(source, self.schemas.raw, sample=self.sample, on_table=on_table)
 
     @property
     def relation_prefix(self) -> str:
@@ -237,10 +237,12 @@ def sample_predicate(column: str) -> str:
     return f"mod(cast('0x' || substr(md5({key}), 1, 8) as ubigint), {SAMPLE_BUCKETS}) = 0"
 
 
-def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False) -> dict[str, int]:
+def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
+                      on_table: Callable[[str, int], None] | None = None) -> dict[str, int]:
     """Copy the source tables as text into a fresh schema `<raw_schema>__load` through DuckDB's
     postgres extension (binary COPY), then replace `raw_schema` with it in one transaction.
-    A run killed here leaves the previous `raw_schema` whole (and a `__load` schema the next run drops)."""
+    A run killed here leaves the previous `raw_schema` whole (and a `__load` schema the next run drops).
+    `on_table(name, rows)` after each table is copied."""
     loading = f"{raw_schema}__load"
     with connection() as pg, pg.cursor() as cur:
         drop_schemas(cur, [loading])
@@ -254,10 +256,12 @@ def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False) ->
         con.execute("ATTACH '' AS pg (TYPE postgres)")
         for spec in expected_tables():
             where_ = f" WHERE {sample_predicate(SAMPLE_KEYS[spec.name])}" if sample else ""
-            con.execute(
+            copied = con.execute(
                 f'CREATE TABLE pg."{loading}"."{spec.name}" AS '
                 f'SELECT rowid AS source_row, * FROM src."{spec.name}"{where_} ORDER BY rowid'
-            )
+            ).fetchone()
+            if on_table is not None:
+                on_table(spec.name, int(copied[0]) if copied else -1)
         con.execute("DETACH pg")
     except duckdb.Error as exc:
         raise EnvironmentProblem(f"loading raw into PostgreSQL {where()} failed: {exc}") from None
