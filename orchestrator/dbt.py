@@ -63,11 +63,23 @@ class DbtResult:
         return out
 
     def model_errors(self) -> list[str]:
+        """One line per failed model or seed: its id and the cause (the database's own message when
+        dbt gives one, e.g. 'could not extend file ...: No space left on device')."""
         return [
-            f"{r['unique_id']}: {(r.get('message') or '').strip().splitlines()[0] if r.get('message') else 'error'}"
+            f"{r['unique_id']}: {error_cause(r.get('message'))}"
             for r in self.results
             if r["unique_id"].split(".")[0] in ("model", "seed", "snapshot") and r["status"] == "error"
         ]
+
+
+def error_cause(message: str | None) -> str:
+    """dbt's 'Database Error in model X (path)' headline is followed by the cause, a HINT and the
+    compiled code's path: keep the cause."""
+    lines = [line.strip() for line in (message or "").strip().splitlines() if line.strip()]
+    if not lines:
+        return "error"
+    causes = [line for line in lines[1:] if not line.startswith(("compiled code at", "HINT:", "DETAIL:"))]
+    return causes[0] if causes else lines[0]
 
 
 def _die_with_parent() -> None:

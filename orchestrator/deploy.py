@@ -31,7 +31,7 @@ from typing import Any
 
 from psycopg2 import sql
 
-from . import __version__, pgbackup
+from . import __version__, faults, pgbackup
 from .dbt import run_dbt
 from .errors import GateHalted, SdrunError, SourceError, SourceModified, StepFailed, UsageError
 from .pipeline import RunOutcome
@@ -294,9 +294,11 @@ def _build_and_verify(run: Run, report: dict[str, Any], target: PostgresTarget, 
     """load → build (tests are the gate) → verify → report, for one schema set."""
     out: dict[str, Any] = {}
     with run.step(f"{prefix}load") as rec:
-        rec["rows"] = out["rows"] = target.load_raw(
-            source, on_table=lambda table, n: run.log(f"copied {table}: {n:,} rows", step=f"{prefix}load", table=table,
-                                                      rows=n))
+        def copied(table: str, rows: int) -> None:
+            run.log(f"copied {table}: {rows:,} rows", step=f"{prefix}load", table=table, rows=rows)
+            faults.pause(f"{prefix}load:{table}", run)
+
+        rec["rows"] = out["rows"] = target.load_raw(source, on_table=copied)
         same_source(source, expected_sha)  # what was copied is what was checked
     with run.step(f"{prefix}build") as rec:
         work = run.run_dir / ("dbt" if not prefix else f"dbt-{prefix.rstrip('_')}")

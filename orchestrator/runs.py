@@ -70,9 +70,10 @@ class Run:
         self.log(f"{name} ...", step=name)
         t0 = time.perf_counter()
         try:
-            from . import health
+            from . import faults, health
 
             health.check([self.run_dir, *self.health_paths], where=f"before step {name}")
+            faults.pause(f"step:{name}", self)
             yield record
         except BaseException as exc:
             record["status"] = "failed"

@@ -93,9 +93,18 @@ class PgCluster:
         }
         with open(self.datadir / "postgresql.conf", "a") as f:
             f.write("".join(f"{k} = {v}\n" for k, v in conf.items()))
+        self.start_server()
+        return self
+
+    def start_server(self) -> None:
+        """Start the server of this cluster (again, after `stop_server`)."""
+        assert self.base is not None
         self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.base / "server.log"),
                   "-w", "-t", "60", "start")
-        return self
+
+    def stop_server(self, mode: str = "immediate") -> None:
+        """Stop the server and keep the cluster (immediate: like a crash or a power cut)."""
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "-w", "stop")
 
     def stop(self) -> None:
         if self.base is None:
