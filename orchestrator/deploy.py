@@ -6,15 +6,16 @@ by a hash of the id, with all their comments and timesheets) into `raw_canary` �
 dashboards' queries) → report → drop the canary schemas unless `--keep`.
 
 `sdrun full --target prod`: the canary stage first (unless `--skip-canary`), then the full data
-into a new version `servicedesk_<v>` (+ `_staging`, `raw_<v>`), built, tested and verified there;
-then the live marts are backed up (pg_dump + SHA-256 manifest) and one transaction renames the
-live set to the previous version's names and the new version to the live names (grants are
-copied first). Readers never see a missing or half-built schema. Older versions beyond
-SDRUN_KEEP_VERSIONS (default 2) are dropped.
+into the next version's schemas `servicedesk_next` (+ `_staging`, `raw_next`), built, tested and
+verified there; then the live marts are backed up (pg_dump + SHA-256 manifest) and one transaction
+renames the live set to the previous version's names `servicedesk_<v>` (+ `_staging`, `raw_<v>`)
+and the new version to the live names (grants are copied first). Readers never see a missing or
+half-built schema. Older versions beyond SDRUN_KEEP_VERSIONS (default 2) are dropped.
 
 Safety: one canary/prod run at a time per database (a session advisory lock, released by the
 server when the process dies). Whatever a killed run left behind (schemas of versions that never
-went live, `__load` schemas, ledger rows still 'running') is cleared by the next run under that lock.
+went live, the `_next` and `__load` schemas, ledger rows still 'running', unfinished backups) is
+cleared by the next run under that lock.
 The same source (and dbt vars) as the live version makes no new version unless `--force`.
 """
 
@@ -179,7 +180,7 @@ def full(
             if target_name == "prod":
                 new_version = version_id(run.run_id)
                 _ledger_update(lock, run.run_id, version=new_version)
-                target = PostgresTarget("prod", SchemaSet.version(new_version))
+                target = PostgresTarget("prod", SchemaSet.building())
                 _build_and_verify(run, report, target, source, info.sha256, info.tables, dbt_vars, settings,
                                   prefix="")
                 with run.step("backup") as rec:
@@ -187,7 +188,7 @@ def full(
                 with run.step("swap") as rec:
                     same_source(source, info.sha256)
                     rec["previous_version"] = activate(new_version, fingerprint=fp, source_sha=info.sha256,
-                                                       run_id=run.run_id)
+                                                       run_id=run.run_id, built_in=SchemaSet.building())
                     rec["live_version"] = new_version
                     published = True
                 with run.step("smoke"):
@@ -205,8 +206,7 @@ def full(
         if new_version and not published and not options.keep:
             try:  # a version that did not go live is of no use; a killed run's is cleared by the next run
                 with connection(autocommit=True) as con, con.cursor() as cur:
-                    drop_schemas(cur, [*SchemaSet.version(new_version).all(),
-                                       f"{SchemaSet.version(new_version).raw}__load"])
+                    drop_schemas(cur, [*SchemaSet.building().all(), f"{SchemaSet.building().raw}__load"])
             except Exception as exc:  # noqa: BLE001
                 run.log(f"could not drop version {new_version}: {exc}", level="warning")
         sha_after = sha256_file(source) if source.is_file() else None
@@ -444,10 +444,11 @@ def live_version(con: Connection) -> dict[str, Any] | None:
 
 
 def activate(vid: str, *, fingerprint: str | None = None, source_sha: str | None = None,
-             run_id: str | None = None) -> str | None:
+             run_id: str | None = None, built_in: SchemaSet | None = None) -> str | None:
     """Make version `vid` live in one transaction; the live set takes its version's names.
+    `built_in`: the schemas a new version was built in (else the kept version's own names).
     Returns the version that was live before (None when there was none)."""
-    new = SchemaSet.version(vid)
+    new = built_in or SchemaSet.version(vid)
     live = SchemaSet.live()
     with connection() as con:
         with con.cursor() as cur:
@@ -535,7 +536,7 @@ def clear_leftovers(lock: Connection, backups_dir: Path | None = None) -> dict[s
         names = [r[0] for r in cur.fetchall()]
         stale = [n for n in names
                  if (m := LEFTOVER_RE.match(n)) and (m.group(2) not in keep or m.group(4))]
-        stale += [n for n in names if n.endswith("__load") and n not in stale]
+        stale += [n for n in names if (n.endswith("__load") or n in SchemaSet.building().all()) and n not in stale]
         cur.execute("set lock_timeout = '60s'")
         drop_schemas(cur, stale)
         cur.execute(f"update {META_SCHEMA}.runs set outcome = 'killed', finished_at = coalesce(finished_at, now()) "

@@ -70,6 +70,12 @@ class SchemaSet:
         return cls(f"{LIVE_SCHEMA}_{vid}", f"{LIVE_SCHEMA}_{vid}_staging", f"{RAW_SCHEMA}_{vid}")
 
     @classmethod
+    def building(cls) -> SchemaSet:
+        """Where prod builds the next version. Fixed names keep dbt's profile and vars the same from run
+        to run, so dbt's partial parse survives; the swap renames them to the live names."""
+        return cls(f"{LIVE_SCHEMA}_next", f"{LIVE_SCHEMA}_next_staging", f"{RAW_SCHEMA}_next")
+
+    @classmethod
     def canary(cls) -> SchemaSet:
         return cls(f"{LIVE_SCHEMA}_canary", f"{LIVE_SCHEMA}_canary_staging", f"{RAW_SCHEMA}_canary")
 

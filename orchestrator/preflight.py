@@ -266,11 +266,28 @@ def extensions_check(target_name: str, source: Path) -> Check:
 
 
 def _parse_cache(settings: Settings, target_name: str) -> Path | None:
-    """dev: the partial-parse state its build uses too (pipeline.py), so the build parses no more.
-    PostgreSQL targets build with per-version environments: no shared state to reuse."""
-    if target_name != "dev" or not settings.runs_dir.is_dir():
+    """The partial-parse state the target's build uses too (pipeline.py, deploy.py), so that the build
+    parses no more than what changed."""
+    try:
+        settings.runs_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:  # the disk/permission checks report it; parse without the cache
         return None
-    return settings.runs_dir / ".dbt-partial-parse.msgpack"
+    return settings.runs_dir / (".dbt-partial-parse.msgpack" if target_name == "dev"
+                                else f".dbt-partial-parse.{target_name}.msgpack")
+
+
+def _build_settings(target_name: str, settings: Settings) -> tuple[dict[str, str], dict[str, Any]]:
+    """The environment and vars of the dbt build this preflight precedes (same profile, same vars:
+    dbt keeps the partial parse only when both are unchanged)."""
+    if target_name == "dev":
+        from .targets import DuckDBTarget
+
+        return DuckDBTarget(warehouse=settings.warehouse).dbt_env(), {}
+    from .postgres import PostgresTarget, SchemaSet
+
+    schemas = SchemaSet.building() if target_name == "prod" else SchemaSet.canary()
+    target = PostgresTarget(target_name, schemas, sample=target_name == "canary")
+    return target.dbt_env(), target.dbt_vars()
 
 
 def dbt_parse_check(
@@ -278,11 +295,7 @@ def dbt_parse_check(
 ) -> Check:
     from .dbt import run_dbt
 
-    env = {"SDRUN_TARGET": target_name}
-    if target_name == "dev":
-        from .targets import DuckDBTarget
-
-        env = DuckDBTarget(warehouse=settings.warehouse).dbt_env()
+    env, target_vars = _build_settings(target_name, settings)
     own_project = project_dir is None or Path(project_dir).resolve() == PROJECT_DIR
     errors: list[str] = []
 
@@ -295,7 +308,7 @@ def dbt_parse_check(
             ["parse"],
             work_dir=Path(tmp),
             env=env,
-            vars=dbt_vars,
+            vars={**(dbt_vars or {}), **target_vars} or None,
             project_dir=project_dir,
             parse_cache=_parse_cache(settings, target_name) if own_project else None,
             on_event=on_event,

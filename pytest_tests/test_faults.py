@@ -278,7 +278,7 @@ def test_sigkill_at_the_start_of_each_step(world: World, step: str) -> None:
 def test_sigkill_in_the_middle_of_the_load(world: World) -> None:
     before = live_version(world.env)
     proc, run_id = run_until(world, ["--force", "--skip-canary"], "load:tickets")
-    tables = query(world.env, "select tablename from pg_tables where schemaname = %s", (f"raw_{run_id.lower()}__load",))
+    tables = query(world.env, "select tablename from pg_tables where schemaname = 'raw_next__load'")
     assert tables == [("tickets",)]  # one table copied, the others not yet
     sigkill(proc)
     nothing_of_the_run_still_running(run_id)
@@ -291,7 +291,7 @@ def test_sigkill_in_the_middle_of_the_build(world: World) -> None:
     proc, run_id = run_until(world, ["--force", "--skip-canary"], message_in("build", "OK created"))
     sigkill(proc)
     nothing_of_the_run_still_running(run_id)
-    assert {s for s in schemas(world.env) if run_id.lower() in s}, "the build had begun writing the new version"
+    assert "servicedesk_next_staging" in schemas(world.env), "the build had begun writing the new version"
     assert_last_good_data_served(world, {before})
     assert_next_run_completes(world, failed_run=run_id)
 
@@ -364,7 +364,7 @@ def test_the_backups_disk_filling_up_during_the_run(world: World, tmp_path: Path
     line = one_error_line(err)
     assert str(small) in line and "SDRUN_MIN_FREE_DISK_MB" in line and "nothing was published" in line, line
     assert_last_good_data_served(world, {before})
-    assert not {s for s in schemas(world.env) if run_id.lower() in s}  # the unpublished version is dropped
+    assert not {s for s in schemas(world.env) if "_next" in s}  # the unpublished version is dropped
     filler.unlink()  # space comes back
     r = run_sdrun(env, "full", "--source", str(world.source), "--target", "prod", "--force", "--skip-canary", "-q")
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
@@ -450,7 +450,7 @@ def test_source_replaced_during_the_run(world: World, tmp_path: Path,
         line = one_error_line(err)
         assert str(world.source) in line and "nothing was published" in line, line
         assert live_version(world.env) == before and live_content(world.env) == world.content
-        assert not {s for s in schemas(world.env) if run_id.lower() in s}
+        assert not {s for s in schemas(world.env) if "_next" in s}
     finally:
         os.replace(keep, world.source)  # the operator puts the right export back
     assert_next_run_completes(world, failed_run=run_id)
