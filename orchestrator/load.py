@@ -49,7 +49,7 @@ def load_raw_duckdb(
             for spec in expected_tables():
                 con.execute(
                     f'CREATE OR REPLACE TABLE {RAW_SCHEMA}."{spec.name}" AS '
-                    f'SELECT rowid AS source_row, * FROM src."{spec.name}" ORDER BY rowid'
+                    f'SELECT rowid AS source_row, * FROM src."{spec.name}"'
                 )
                 (rows[spec.name],) = con.execute(f'SELECT count(*) FROM {RAW_SCHEMA}."{spec.name}"').fetchall()[0]
                 if on_table is not None:

@@ -33,7 +33,7 @@ from psycopg2 import sql
 from . import extensions
 from .errors import EnvironmentProblem
 from .load import attach_source
-from .settings import LIVE_SCHEMA, RAW_SCHEMA
+from .settings import LIVE_SCHEMA, RAW_SCHEMA, duckdb_memory_limit
 from .source import expected_tables
 
 META_SCHEMA = "sdrun_meta"
@@ -254,7 +254,10 @@ def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
         drop_schemas(cur, [loading])
         cur.execute(sql.SQL("create schema {}").format(ident(loading)))
         pg.commit()
-    con = duckdb.connect(config={"preserve_insertion_order": False})
+    # The copy streams: no ORDER BY (PostgreSQL keeps no row order; the models order by source_row)
+    # and the same memory limit as every other DuckDB connection sdrun opens.
+    con = duckdb.connect(config={"memory_limit": duckdb_memory_limit(), "preserve_insertion_order": False})
+    con.execute("SET enable_progress_bar = false")
     rows: dict[str, int] = {}
     try:
         attach_source(con, source)
@@ -264,7 +267,7 @@ def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
             where_ = f" WHERE {sample_predicate(SAMPLE_KEYS[spec.name])}" if sample else ""
             copied = con.execute(
                 f'CREATE TABLE pg."{loading}"."{spec.name}" AS '
-                f'SELECT rowid AS source_row, * FROM src."{spec.name}"{where_} ORDER BY rowid'
+                f'SELECT rowid AS source_row, * FROM src."{spec.name}"{where_}'
             ).fetchone()
             if on_table is not None:
                 on_table(spec.name, int(copied[0]) if copied else -1)
@@ -312,7 +315,6 @@ def setup_db(read_role: str | None = None, password_env: str = "GRAFANA_RO_PASSW
             db = cur.fetchone()[0]
             cur.execute(sql.SQL("grant connect on database {} to {}").format(ident(db), ident(role)))
             grant_read(cur, META_SCHEMA, [role])  # the pipeline-runs and data-quality dashboards read the ledger
-            grant_read(cur, META_SCHEMA, [role])  # the run ledger, for the pipeline-runs dashboard
             done.append(f"granted read on schema {META_SCHEMA} to {role}")
             if schema_exists(cur, LIVE_SCHEMA):
                 grant_read(cur, LIVE_SCHEMA, [role])

@@ -21,8 +21,10 @@ TARGETS = ("dev", "canary", "prod")
 
 
 def duckdb_memory_limit() -> str:
-    """DuckDB's memory limit for every connection sdrun opens (profiles.yml reads the same variable)."""
-    return os.environ.get("SDRUN_DUCKDB_MEMORY_LIMIT", "700MB")
+    """DuckDB's memory limit for every connection sdrun opens (profiles.yml reads the same variable).
+    DuckDB's process goes past it by a few hundred MB on large joins; 320MB keeps a 10-million-row
+    run under 1 GiB (docs/benchmarks.md). Raising it buys little speed on two cores."""
+    return os.environ.get("SDRUN_DUCKDB_MEMORY_LIMIT", "320MB")
 
 
 @dataclass(frozen=True)
