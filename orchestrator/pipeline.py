@@ -53,15 +53,22 @@ def profile_step(run: Run, db: Path, report: dict[str, Any], dbt_vars: dict[str,
 
 
 def _refuse_undecodable_text(db: Path, prof: dict[str, Any]) -> None:
-    """Text that is not UTF-8 (or a BLOB) in a loaded table cannot be stored as text: one clear error."""
+    """Text that cannot be stored as text, on either target: bytes that are not UTF-8 (or a BLOB), and
+    NUL bytes (PostgreSQL's text has no room for U+0000). One clear error naming the columns."""
     from .profile import iter_columns
     from .source import expected_tables
 
     loaded = {spec.name for spec in expected_tables()}
-    bad = [f"{t['name']}.{c['name']} ({c['invalid_utf8']:,})" for t, c in iter_columns(prof)
-           if t["name"] in loaded and c.get("invalid_utf8")]  # fmt: skip
-    if bad:
-        raise SourceError(f"{db}: values that are not UTF-8 text in {', '.join(bad)}: re-export the file as UTF-8")
+    columns = [(t["name"], c) for t, c in iter_columns(prof) if t["name"] in loaded]
+    problems = []
+    for field, what, fix in (("invalid_utf8", "values that are not UTF-8 text", "re-export the file as UTF-8"),
+                             ("nul_bytes", "values holding a NUL byte",
+                              "PostgreSQL cannot store NUL in text: remove them from the export")):
+        bad = [f"{table}.{c['name']} ({c[field]:,})" for table, c in columns if c.get(field)]
+        if bad:
+            problems.append(f"{what} in {', '.join(bad)}: {fix}")
+    if problems:
+        raise SourceError(f"{db}: {'; '.join(problems)}")
 
 
 @dataclass

@@ -447,6 +447,7 @@ SELECT col, k, shape, kind, lz, sum(n) AS n, count(v) AS distinct_n,
   coalesce(sum(n) FILTER (k = {K_INT} AND (t = '0' OR t = '1')), 0) AS zero_one,
   coalesce(sum(n) FILTER (k > {K_SENTINEL} AND v <> t), 0) AS untrimmed,
   coalesce(sum(n) FILTER (bad), 0) AS invalid_utf8,
+  coalesce(sum(n) FILTER (NOT bad AND contains(v, chr(0))), 0) AS nul_bytes,
   min(length(v)) FILTER (k > {K_SENTINEL}) AS len_min, max(length(v)) FILTER (k > {K_SENTINEL}) AS len_max,
   list({{'value': t, 'n': n}}) FILTER (k = {K_SENTINEL}) AS sentinel_values,
   min(TRY_CAST(t AS HUGEINT)) FILTER (k = {K_INT}) AS int_min,
@@ -767,7 +768,7 @@ def _profile_table(
             r[CLASS_NAMES[g["k"]]] += g["n"]
             for item in g["sentinel_values"] or []:
                 sentinel_values[item["value"]] += item["n"]
-        for name in ("zero_one", "untrimmed", "invalid_utf8"):
+        for name in ("zero_one", "untrimmed", "invalid_utf8", "nul_bytes"):
             r[name] = sum(g[name] for g in groups)
         r["distinct"] = sum(g["distinct_n"] for g in groups)
         r["sentinel_values"] = dict(sentinel_values)
@@ -854,6 +855,7 @@ def _column_profile(
         "present": present,
         "untrimmed": r["untrimmed"],
         "invalid_utf8": r["invalid_utf8"],
+        "nul_bytes": r["nul_bytes"],
         "distinct_count": int(r["distinct"]),
         "value_classes": {
             "integer": n_int,

@@ -133,11 +133,6 @@ def _huge_text_whole(q: Query) -> None:
     assert q("select count(*), min(length(title)) from servicedesk.servicedesk.tickets") == [(5, 2_000_000)]
 
 
-def _nul_kept_up_to_the_nul(q: Query) -> None:
-    titles = {r[0] for r in q("select title from servicedesk.servicedesk.tickets")}
-    assert len(titles) == 1 and next(iter(titles)).startswith("before"), titles
-
-
 def _first_duplicate_wins(q: Query) -> None:
     assert q("select count(*) from servicedesk.servicedesk.tickets") == [(100,)]
     first = q("select title, source_row from servicedesk.servicedesk.tickets where ticket_id = 'T7'")
@@ -158,7 +153,8 @@ CASES: dict[str, Case] = {
     "wrong-types-over-share": Case(wrong_types, 3, ["dbt test(s) failed: quarantined_share_below"]),
     "blob-value": Case(blob_value, 1, ["not UTF-8 text in tickets.TKT-Team (1)"]),
     "huge-text": Case(huge_text, 0, quarantine=set(), check=_huge_text_whole),
-    "nul-bytes": Case(nul_bytes, 0, quarantine=set(), check=_nul_kept_up_to_the_nul),
+    # PostgreSQL cannot store NUL in text: refused on every target, so dev does not pass what prod cannot load
+    "nul-bytes": Case(nul_bytes, 1, ["values holding a NUL byte in tickets.TKT-Title (5)"]),
     "not-utf8": Case(not_utf8, 1, ["not UTF-8 text in tickets.TKT-Title (1)"]),
     "every-date-invalid": Case(every_date_invalid, 3, [
         "tickets.TKT-Created Time: 100.0% of date values cannot be parsed",

@@ -3,6 +3,7 @@
 The tests of this module share one database and run in order, like the quarters of a year:
 canary; first prod deploy (canary stage first); the same source again (nothing changes); a forced
 deploy while a dashboard reader queries in a loop; a failing dbt test (exit 3, live untouched);
+a source PostgreSQL cannot store (NUL bytes: exit 1, live untouched);
 rollback; a run killed with SIGKILL during the build; restore of a backup.
 """
 
@@ -20,7 +21,7 @@ from typing import Any
 import psycopg2
 import pytest
 
-from pytest_tests.helpers import SDRUN
+from pytest_tests.helpers import SDRUN, comment, ticket, timesheet, write_source
 
 
 def sdrun(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -184,6 +185,21 @@ def test_a_failing_dbt_test_leaves_live_as_it_was_and_exits_3(env: dict[str, str
     assert "quarantined_share_below" in r.stdout + r.stderr
     assert (live_version(env), fingerprint_of_live(env), schemas(env)) == before
     assert one(env, "select outcome from sdrun_meta.runs order by started_at desc limit 1") == "halted"
+
+
+def test_nul_bytes_in_the_source_get_one_clear_error_and_live_stays(env: dict[str, str], tmp_path: Path) -> None:
+    """PostgreSQL's text cannot hold NUL: the profile step names the column, before anything is loaded."""
+    source = tmp_path / "nul.db"
+    tickets = [ticket(f"T{i}", **{"TKT-Title": "before\x00after"}) for i in range(3)]
+    write_source(source, tickets, [comment("C0", "T0")], [timesheet("T0")])
+    before = (live_version(env), fingerprint_of_live(env), schemas(env))
+    r = sdrun(env, "full", "--source", str(source), "--target", "prod", "-q")
+    assert r.returncode == 1, r.stdout + r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
+    assert errors == [f"Error: {source}: values holding a NUL byte in tickets.TKT-Title (3): "
+                      "PostgreSQL cannot store NUL in text: remove them from the export"], r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+    assert (live_version(env), fingerprint_of_live(env), schemas(env)) == before
 
 
 def test_rollback_brings_the_previous_version_back(env: dict[str, str]) -> None:

@@ -570,16 +570,22 @@ def test_any_sqlite_file_odd_names_blobs_and_empty_tables(tmp_path: Path) -> Non
         create table empty_table (a INTEGER, b TEXT);
         create table untyped (x);
         insert into untyped values (1), (2.5), ('3'), (NULL);
+        create table nul_text (t TEXT);
+        insert into nul_text values ('a' || char(0) || 'b'), ('plain'), (NULL);
         create view a_view as select * from untyped;
         """
     )
     con.commit()
     con.close()
     p = profile_source(path, day_first=True, sentinels=SENTINELS)
-    assert [t["name"] for t in p["tables"]] == ["we\"ird ta'ble", "empty_table", "untyped"]  # tables, not views
+    tables = [t["name"] for t in p["tables"]]
+    assert tables == ["we\"ird ta'ble", "empty_table", "untyped", "nul_text"]  # tables, not views
     blob = column(p, "we\"ird ta'ble", "n'2")
     assert blob["storage_classes"] == {"blob": 2, "null": 1}
     assert blob["invalid_utf8"] == 1 and blob["null"] == 1
+    assert blob["nul_bytes"] == 0  # x'00ff' is not UTF-8: counted there, not as a NUL in text
+    nul = column(p, "nul_text", "t")
+    assert (nul["nul_bytes"], nul["invalid_utf8"], nul["present"]) == (1, 0, 2)
     nameless = column(p, "we\"ird ta'ble", "")
     assert (nameless["empty"], nameless["whitespace_only"], nameless["present"]) == (1, 1, 1)
     assert [c["detected_type"] for c in table_of(p, "empty_table")["columns"]] == ["empty", "empty"]
