@@ -673,8 +673,8 @@ def main_steps(r: dict[str, Any], n: int = 4) -> str:
     steps = {k: v for k, v in (r.get("steps") or {}).items() if isinstance(v, int | float)}
     top = sorted(steps.items(), key=lambda kv: -kv[1])[:n]
     text = ", ".join(f"{k} {v:.1f}" for k, v in top)
-    if r.get("outside_run_seconds") is not None and r["job"].startswith("prod"):
-        text += f"; before the run {r['outside_run_seconds']:.1f}"
+    if r.get("outside_run_seconds") is not None and r["job"].startswith("prod") and "preflight" not in steps:
+        text += f"; before the run {r['outside_run_seconds']:.1f}"  # results from before preflight was a step of prod
     return text
 
 
@@ -900,13 +900,20 @@ def _steps_table(results: list[dict[str, Any]], job: str) -> list[str]:
         names += [n for n in r["steps"] if n not in names]
     rows = [[name, *[_num(r["steps"].get(name), ".1f") for r in runs]] for name in names]
     rows.append(["**run (report.json)**", *[_num((r.get("run") or {}).get("seconds"), ".1f") for r in runs]])
-    if job.startswith("prod"):
+    # results from commits before preflight and the source backup became steps of the prod run
+    outside = job.startswith("prod") and any("preflight" not in r["steps"] for r in runs)
+    if outside:
         rows.append(["before the run: start-up, preflight, source backup",
                      *[_num(r.get("outside_run_seconds"), ".1f") for r in runs]])
+    else:
+        rows.append(["outside the run: interpreter start-up",
+                     *[_num(r.get("outside_run_seconds"), ".1f") for r in runs]])
     rows.append(["**wall**", *[_num(r["wall_seconds"], ".1f") for r in runs]])
-    intro = ("Seconds per step (`report.json`); `canary_*` is the 10% canary stage. Preflight and the source "
-             "backup run before the run opens its report, so they are in \"before the run\"."
-             if job.startswith("prod") else "Seconds per step (`report.json`).")
+    intro = "Seconds per step (`report.json`)" + ("; `canary_*` is the 10% canary stage" if job.startswith("prod")
+                                                 else "") + "."
+    if outside:
+        intro += (" In the sdrun these results come from, preflight and the source backup ran before the run "
+                  "opened its report, so they are in \"before the run\".")
     return ["", f"## Steps of {job}", "", intro, "",
             *_md_table(["step", *[f"scale {label(r['scale'])}" for r in runs]], rows)]
 

@@ -1,7 +1,8 @@
 """Gate 3 on PostgreSQL: the canary stage and the blue-green deploy, rollback, status, history.
 
-`sdrun full --target canary`: check → prepare → load a deterministic ~10% sample (tickets chosen
-by a hash of the id, with all their comments and timesheets) into `raw_canary` → dbt build into
+`sdrun full --target canary`: preflight (Gate 0) → source backup → check → profile (Gate 1) →
+prepare → load a deterministic ~10% sample (tickets chosen by a hash of the id, with all their
+comments and timesheets) into `raw_canary` → dbt build into
 `servicedesk_canary` (every test is the gate) → verify (row reconciliation, date types, the
 dashboards' queries) → report → drop the canary schemas unless `--keep`.
 
@@ -32,7 +33,7 @@ from typing import Any
 
 from psycopg2 import sql
 
-from . import __version__, faults, pgbackup
+from . import __version__, faults, gate0, pgbackup
 from .dbt import run_dbt
 from .errors import GateHalted, SdrunError, SourceError, SourceModified, StepFailed, UsageError
 from .pipeline import RunOutcome
@@ -71,26 +72,40 @@ NUMERIC_COLUMNS = {"tickets": ["response_minutes", "resolution_hours"], "timeshe
 LEFTOVER_RE = re.compile(r"^(servicedesk|raw)_([0-9]{8}t[0-9]{6}z_[0-9a-f]{4})(_staging)?(__load)?$")
 
 # What the Grafana dashboards run ({s} is the marts schema): each must run and return rows.
-DASHBOARD_QUERIES = {
-    "tickets_by_status": "select status, count(*) from {s}.tickets group by 1 order by 2 desc",
+# The dashboards' core queries, run on every version before it goes live (and on the canary). Each comes
+# with a count of the rows it summarises: an empty result while they exist means the cleaning broke
+# (every date or number NULL); none to summarise (an empty table, no resolved ticket in a small canary
+# sample) is not a failure. quarantine_by_reason has none: a clean export quarantines nothing.
+DASHBOARD_QUERIES: dict[str, tuple[str, str | None]] = {
+    "tickets_by_status": (
+        "select status, count(*) from {s}.tickets group by 1 order by 2 desc",
+        "select count(*) from {s}.tickets",
+    ),
     "resolution_hours_by_priority": (
         "select priority, round(avg(resolution_hours), 2) as avg_hours, count(*) from {s}.tickets "
-        "where resolution_hours is not null group by 1 order by 1"
+        "where resolution_hours is not null group by 1 order by 1",
+        "select count(*) from {s}.tickets where created_at is not null and resolved_at is not null",
     ),
     "sla_by_week": (
         "select date_trunc('week', created_at) as week, round(avg(case when is_sla_met then 1.0 else 0 end), 3) "
-        "from {s}.tickets where created_at is not null group by 1 order by 1"
+        "from {s}.tickets where created_at is not null group by 1 order by 1",
+        "select count(*) from {s}.tickets",
     ),
     "response_minutes_median_by_team": (
         "select team, percentile_cont(0.5) within group (order by response_minutes) from {s}.tickets "
-        "where response_minutes is not null group by 1"
+        "where response_minutes is not null group by 1",
+        "select count(*) from {s}.tickets where created_at is not null and first_response_at is not null",
     ),
     "hours_by_team": (
         "select t.team, round(sum(ts.hours), 2) from {s}.timesheets ts join {s}.tickets t using (ticket_id) "
-        "group by 1 order by 2 desc"
+        "group by 1 order by 2 desc",
+        "select count(*) from {s}.timesheets ts join {s}.tickets t using (ticket_id)",
     ),
-    "daily_summary_last_30_days": "select * from {s}.daily_summary order by day desc limit 30",
-    "quarantine_by_reason": "select table_name, reason, count(*) from {s}.quarantine group by 1, 2",
+    "daily_summary_last_30_days": (
+        "select * from {s}.daily_summary order by day desc limit 30",
+        "select count(*) from {s}.tickets",
+    ),
+    "quarantine_by_reason": ("select table_name, reason, count(*) from {s}.quarantine group by 1, 2", None),
 }
 
 
@@ -151,9 +166,27 @@ def full(
     published = False
     ledger_started = False
     try:
+        # Gate 0 (the PostgreSQL checks included) and the source backup are steps of the run: a run they
+        # stop still has its report and its run log.
+        with run.step("preflight") as rec:
+            report["preflight"] = gate0.run_preflight(
+                lambda m, level="info", **f: run.log(m, step="preflight", level=level, **f),
+                source, target_name, settings, dbt_vars,
+            )  # fmt: skip
+            rec["counts"] = report["preflight"]["counts"]
+        with run.step("source_backup") as rec:
+            report["source_backup"] = gate0.run_backup(
+                lambda m, level="info", **f: run.log(m, step="source_backup", level=level, **f),
+                source, settings, source_sha256=sha_before,
+                progress=lambda desc, **kw: run.progress("source_backup", desc, **kw),
+            )  # fmt: skip
+            rec.update(report["source_backup"])
         with run.step("check") as rec:
             info = check_source(source)
             rec["tables"] = info.tables
+            if not any(info.tables.values()):  # an export that failed, or the wrong file: dashboards would go blank
+                raise GateHalted(f"{source}: every table is empty; nothing to publish, the live data stays",
+                                 ["empty_source"])  # fmt: skip
         from .pipeline import profile_step  # Gate 1, shared with target dev
 
         profile_step(run, source, report, dbt_vars)
@@ -248,10 +281,14 @@ def _summary(report: dict[str, Any]) -> list[str]:
         if not rec:
             continue
         if key == "canary":
+            kept = f"schema {'kept' if rec.get('kept') else 'dropped'}"
+            if "sample_rows" not in rec:  # it stopped; the error line says where
+                extra.append(f"  canary      did not pass, {kept}")
+                continue
             t = rec.get("tests") or {}
-            extra.append(f"  canary      {rec.get('sample_rows')} sampled rows, {t.get('passed', 0)} tests passed, "
+            extra.append(f"  canary      {rec['sample_rows']:,} sampled rows, {t.get('passed', 0)} tests passed, "
                          f"{t.get('failed', 0) + t.get('errored', 0)} failed, dashboards "
-                         f"{rec.get('dashboards', '-')}, schema {'kept' if rec.get('kept') else 'dropped'}")
+                         f"{rec.get('dashboards', '-')}, {kept}")
             continue
         for table, r in rec["reconcile"].items():
             extra.append(f"  {label:<11} {table:<10} source {r['source']:,} → raw {r['raw']:,} → staging "
@@ -403,16 +440,19 @@ def verify_build(target: PostgresTarget, source_rows: dict[str, int] | None) -> 
 
 
 def _dashboards(target: PostgresTarget) -> dict[str, int]:
-    """Run the dashboards' queries; each must succeed and return rows (GateHalted otherwise)."""
+    """Run the dashboards' queries; each must succeed, and return rows when there are rows for it to
+    summarise (GateHalted otherwise). Returns how many rows each returned."""
     out = {}
     schema = target.relation_prefix  # a quoted identifier; sdrun's schema names are its own
-    for name, q in DASHBOARD_QUERIES.items():
+    for name, (q, inputs) in DASHBOARD_QUERIES.items():
         try:
             rows = target.query(q.format(s=schema))
+            n_inputs = target.query(inputs.format(s=schema))[0][0] if inputs and not rows else 0
         except Exception as exc:  # noqa: BLE001
             raise GateHalted(f"dashboard query {name} failed on {target.schemas.marts}: {exc}", [name]) from None
-        if not rows:
-            raise GateHalted(f"dashboard query {name} returned no rows on {target.schemas.marts}", [name])
+        if n_inputs:
+            raise GateHalted(f"dashboard query {name} returned no rows on {target.schemas.marts}, "
+                             f"from {n_inputs:,} rows to summarise", [name])  # fmt: skip
         out[name] = len(rows)
     return out
 

@@ -1,12 +1,11 @@
 """Gate 0 inside `sdrun full`: preflight, then the source backup; and dbt's events into the run log.
 
-Both steps report through a `log(message, level=..., **fields)` function: a run's `Run.log` (so
-they land in log.jsonl) or, before a run exists, plain lines on stderr.
+Both steps report through a `log(message, level=..., **fields)` function: the run's `Run.log`, so
+they land in log.jsonl (and, unless quiet, on stderr) on every target.
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,15 +17,6 @@ from .source_backup import backup_source
 
 # log(message, level="info", **fields)
 LogFn = Callable[..., None]
-
-
-def stderr_log(quiet: bool = False, prefix: str = "") -> LogFn:
-    def log(message: str, *, level: str = "info", **fields: Any) -> None:
-        if not quiet and level != "debug":
-            print(f"{prefix}{message}", file=sys.stderr, flush=True)
-
-    return log
-
 
 LEVELS = {preflight.PASS: "debug", preflight.WARN: "warning", preflight.FAIL: "error"}
 

@@ -96,10 +96,6 @@ def full(
                 f"{source}: an XLSX folder is imported directly on target dev only; for {target_name} run "
                 f"`sdrun import --from {source} --out SOURCE.db` and deploy SOURCE.db"
             )
-        # Gate 0 before deploy.full opens its run: preflight (PostgreSQL checks included), source backup.
-        gate0.run_preflight(gate0.stderr_log(quiet, "[preflight] "), Path(source), target_name, settings, dbt_vars)
-        if Path(source).is_file():
-            gate0.run_backup(gate0.stderr_log(quiet, "[backup] "), Path(source), settings)
         outcome = deploy_full(source, target_name=target_name, settings=settings, dbt_vars=dbt_vars, quiet=quiet,
                               options=deploy_options)
         _write_metrics(outcome.report, None)
