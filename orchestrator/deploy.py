@@ -71,11 +71,11 @@ DATE_COLUMNS = {
 NUMERIC_COLUMNS = {"tickets": ["response_minutes", "resolution_hours"], "timesheets": ["hours"]}
 LEFTOVER_RE = re.compile(r"^(servicedesk|raw)_([0-9]{8}t[0-9]{6}z_[0-9a-f]{4})(_staging)?(__load)?$")
 
-# What the Grafana dashboards run ({s} is the marts schema): each must run and return rows.
-# The dashboards' core queries, run on every version before it goes live (and on the canary). Each comes
-# with a count of the rows it summarises: an empty result while they exist means the cleaning broke
-# (every date or number NULL); none to summarise (an empty table, no resolved ticket in a small canary
-# sample) is not a failure. quarantine_by_reason has none: a clean export quarantines nothing.
+# What the Grafana dashboards run ({s} is the marts schema), run on every version before it goes live
+# (and on the canary): each must run. Each comes with a count of the rows it summarises: an empty
+# result while they exist means the cleaning broke (every date or number NULL); none to summarise (an
+# empty table, no resolved ticket in a small canary sample) is not a failure. quarantine_by_reason has
+# none: a clean export quarantines nothing.
 DASHBOARD_QUERIES: dict[str, tuple[str, str | None]] = {
     "tickets_by_status": (
         "select status, count(*) from {s}.tickets group by 1 order by 2 desc",

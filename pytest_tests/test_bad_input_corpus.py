@@ -1,6 +1,7 @@
-"""A corpus of bad inputs, each through the real `sdrun full` on the dev target: every input gets its
-right outcome (a clean load, quarantine, a breaker halt, or one clear error line) and never a traceback;
-the source is never modified.
+"""A corpus of bad inputs, each through the real `sdrun full` on the dev target and again on prod (the
+session's private PostgreSQL: canary stage, build, swap): every input gets its right outcome (a clean
+load, quarantine, a breaker halt, or one clear error line) and never a traceback; the source is never
+modified; prod publishes only what loads, and ends like dev unless a case says otherwise.
 
 Each case is a crafted SQLite file. The test asserts the exact exit code (0 clean load or quarantine,
 1 a clear error, 3 a breaker or a gate), the `Error:` lines (none; exactly one naming the file and the
