@@ -140,14 +140,15 @@
         when {{ serial_ok }} then
             {{ epoch_to_timestamp("(case when " ~ serial_ok ~ " then " ~ col ~ "__serial else 25569 end - 25569) * 86400") }}
         when {{ valid }} then
-            {#- the arguments are guarded as well: constant folding may evaluate this branch for invalid rows -#}
+            {#- the arguments are guarded as well where constant folding may evaluate this branch for
+                invalid rows (engine.sql, guarded) -#}
             {{ add_minutes(
-                "make_timestamp(case when " ~ valid ~ " then " ~ y ~ " else 2000 end, "
-                ~ "case when " ~ valid ~ " then " ~ m ~ " else 1 end, "
-                ~ "case when " ~ valid ~ " then " ~ d ~ " else 1 end, "
-                ~ "case when " ~ valid ~ " then " ~ hh ~ " else 0 end, "
-                ~ "case when " ~ valid ~ " then " ~ mi ~ " else 0 end, "
-                ~ "case when " ~ valid ~ " then " ~ ss ~ " + " ~ col ~ "__frac else 0 end)",
+                "make_timestamp(" ~ guarded(valid, y, "2000") ~ ", "
+                ~ guarded(valid, m, "1") ~ ", "
+                ~ guarded(valid, d, "1") ~ ", "
+                ~ guarded(valid, hh, "0") ~ ", "
+                ~ guarded(valid, mi, "0") ~ ", "
+                ~ guarded(valid, ss ~ " + " ~ col ~ "__frac", "0") ~ ")",
                 "-" ~ col ~ "__zone_minutes") }}
     end
 {%- endmacro %}
