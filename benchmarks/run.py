@@ -902,12 +902,9 @@ def _steps_table(results: list[dict[str, Any]], job: str) -> list[str]:
     rows.append(["**run (report.json)**", *[_num((r.get("run") or {}).get("seconds"), ".1f") for r in runs]])
     # results from commits before preflight and the source backup became steps of the prod run
     outside = job.startswith("prod") and any("preflight" not in r["steps"] for r in runs)
-    if outside:
-        rows.append(["before the run: start-up, preflight, source backup",
-                     *[_num(r.get("outside_run_seconds"), ".1f") for r in runs]])
-    else:
-        rows.append(["outside the run: interpreter start-up",
-                     *[_num(r.get("outside_run_seconds"), ".1f") for r in runs]])
+    rows.append(["before the run: start-up, preflight, source backup" if outside
+                 else "outside the run: interpreter start-up",
+                 *[_num(r.get("outside_run_seconds"), ".1f") for r in runs]])
     rows.append(["**wall**", *[_num(r["wall_seconds"], ".1f") for r in runs]])
     intro = "Seconds per step (`report.json`)" + ("; `canary_*` is the 10% canary stage" if job.startswith("prod")
                                                  else "") + "."

@@ -168,19 +168,8 @@ def full(
     try:
         # Gate 0 (the PostgreSQL checks included) and the source backup are steps of the run: a run they
         # stop still has its report and its run log.
-        with run.step("preflight") as rec:
-            report["preflight"] = gate0.run_preflight(
-                lambda m, level="info", **f: run.log(m, step="preflight", level=level, **f),
-                source, target_name, settings, dbt_vars,
-            )  # fmt: skip
-            rec["counts"] = report["preflight"]["counts"]
-        with run.step("source_backup") as rec:
-            report["source_backup"] = gate0.run_backup(
-                lambda m, level="info", **f: run.log(m, step="source_backup", level=level, **f),
-                source, settings, source_sha256=sha_before,
-                progress=lambda desc, **kw: run.progress("source_backup", desc, **kw),
-            )  # fmt: skip
-            rec.update(report["source_backup"])
+        gate0.preflight_step(run, report, source, target_name, settings, dbt_vars)
+        gate0.backup_step(run, report, "source_backup", source, settings, source_sha256=sha_before)
         with run.step("check") as rec:
             info = check_source(source)
             rec["tables"] = info.tables

@@ -1,69 +1,63 @@
-"""Gate 0 inside `sdrun full`: preflight, then the source backup; and dbt's events into the run log.
-
-Both steps report through a `log(message, level=..., **fields)` function: the run's `Run.log`, so
-they land in log.jsonl (and, unless quiet, on stderr) on every target.
+"""Gate 0 inside `sdrun full`: preflight, then the source backup, as steps of the run on every target;
+and dbt's events into the run log. Their lines land in log.jsonl (and, unless quiet, on stderr).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import preflight
 from .progress import Progress
 from .settings import Settings
 from .source_backup import backup_source
 
-# log(message, level="info", **fields)
-LogFn = Callable[..., None]
+if TYPE_CHECKING:
+    from .runs import Run
 
 LEVELS = {preflight.PASS: "debug", preflight.WARN: "warning", preflight.FAIL: "error"}
 
 
-def run_preflight(
-    log: LogFn,
-    source: Path,
-    target_name: str,
-    settings: Settings,
-    dbt_vars: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Every preflight check, each logged; raises PreflightFailed (exit 1) on any FAIL. Returns the JSON."""
+def preflight_step(run: Run, report: dict[str, Any], source: Path, target_name: str, settings: Settings,
+                   dbt_vars: dict[str, Any] | None = None) -> None:
+    """Step `preflight`: every check, each logged; raises PreflightFailed (exit 1) on any FAIL, else
+    report["preflight"] gets the JSON."""
 
     def on_check(c: preflight.Check) -> None:
-        log(f"{c.status} {c.name}: {c.detail}", level=LEVELS[c.status], check=c.name, status=c.status)
+        run.log(f"{c.status} {c.name}: {c.detail}", step="preflight", level=LEVELS[c.status], check=c.name,
+                status=c.status)  # fmt: skip
 
-    checks = preflight.run_checks(source, target_name, settings, dbt_vars=dbt_vars, on_check=on_check)
-    doc = preflight.to_json(checks, source, target_name)
-    n = doc["counts"]
-    log(f"preflight: {n['PASS']} passed, {n['WARN']} warning(s), {n['FAIL']} failed", **n)
-    preflight.raise_on_fail(checks)
-    return doc
+    with run.step("preflight") as rec:
+        checks = preflight.run_checks(source, target_name, settings, dbt_vars=dbt_vars, on_check=on_check)
+        doc = preflight.to_json(checks, source, target_name)
+        n = doc["counts"]
+        run.log(f"preflight: {n['PASS']} passed, {n['WARN']} warning(s), {n['FAIL']} failed", step="preflight", **n)
+        preflight.raise_on_fail(checks)
+        report["preflight"] = doc
+        rec["counts"] = n
 
 
-def run_backup(
-    log: LogFn,
-    source: Path,
-    settings: Settings,
-    *,
-    source_sha256: str | None = None,
-    progress: Callable[..., Progress] | None = None,
-) -> dict[str, Any]:
-    """Back the source up (or reuse a verified backup of the same SHA-256); returns its summary."""
-    bar = progress("backup", unit="bytes") if progress else Progress("backup", unit="bytes", enabled=False)
-    with bar:
-        backup, made = backup_source(
-            source, settings.backups_dir, source_sha256=source_sha256, reuse=True,
-            progress=lambda done, total: bar.update(done, total),
-        )  # fmt: skip
-    m = backup.manifest
-    if made:
-        log(f"source backed up to {backup.folder} ({m['bytes'] / (1 << 20):,.1f} MB in {m['seconds']:.2f}s, "
-            f"sha256 {m['sha256'][:12]}…)", path=str(backup.folder))  # fmt: skip
-    else:
-        log(f"source already backed up in {backup.folder} (same SHA-256, checksum verified)", path=str(backup.folder))
-    return {"path": str(backup.folder), "created": made, "bytes": m["bytes"], "sha256": m["sha256"],
-            "source_sha256": m["source_sha256"]}  # fmt: skip
+def backup_step(run: Run, report: dict[str, Any], step: str, source: Path, settings: Settings, *,
+                source_sha256: str | None = None) -> None:
+    """Step `step`: back the source up (or reuse a verified backup of the same SHA-256);
+    report[step] gets its summary."""
+    with run.step(step) as rec:
+        with run.progress(step, "backup", unit="bytes") as bar:
+            backup, made = backup_source(
+                source, settings.backups_dir, source_sha256=source_sha256, reuse=True,
+                progress=lambda done, total: bar.update(done, total),
+            )  # fmt: skip
+        m = backup.manifest
+        if made:
+            run.log(f"source backed up to {backup.folder} ({m['bytes'] / (1 << 20):,.1f} MB in {m['seconds']:.2f}s, "
+                    f"sha256 {m['sha256'][:12]}…)", step=step, path=str(backup.folder))  # fmt: skip
+        else:
+            run.log(f"source already backed up in {backup.folder} (same SHA-256, checksum verified)", step=step,
+                    path=str(backup.folder))  # fmt: skip
+        report[step] = {"path": str(backup.folder), "created": made, "bytes": m["bytes"], "sha256": m["sha256"],
+                        "source_sha256": m["source_sha256"]}  # fmt: skip
+        rec.update(report[step])
 
 
 DBT_LEVELS = {"debug": "debug", "info": "debug", "warn": "warning", "error": "error"}

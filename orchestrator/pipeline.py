@@ -119,25 +119,14 @@ def full(
     report["source"]["sha256_before"] = sha_before
     error: SdrunError | None = None
     try:
-        with run.step("preflight") as rec:
-            report["preflight"] = gate0.run_preflight(
-                lambda m, level="info", **f: run.log(m, step="preflight", level=level, **f),
-                source, target.name, settings, dbt_vars,
-            )  # fmt: skip
-            rec["counts"] = report["preflight"]["counts"]
+        gate0.preflight_step(run, report, source, target.name, settings, dbt_vars)
         db = source  # the SQLite source the steps read; an XLSX folder is imported into the run first
         if source.is_dir():
             with run.step("import") as rec:
                 imported = import_folder(source, run.run_dir / "source.db")
                 rec.update(imported.to_dict())
                 db = imported.out
-        with run.step("backup") as rec:
-            report["backup"] = gate0.run_backup(
-                lambda m, level="info", **f: run.log(m, step="backup", level=level, **f),
-                db, settings, source_sha256=sha_before if db == source else None,
-                progress=lambda desc, **kw: run.progress("backup", desc, **kw),
-            )  # fmt: skip
-            rec.update(report["backup"])
+        gate0.backup_step(run, report, "backup", db, settings, source_sha256=sha_before if db == source else None)
         with run.step("check") as rec:
             info = check_source(db)
             rec["tables"] = info.tables
