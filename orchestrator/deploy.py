@@ -324,7 +324,8 @@ def _build_and_verify(run: Run, report: dict[str, Any], target: PostgresTarget, 
             run.log(f"copied {table}: {rows:,} rows", step=f"{prefix}load", table=table, rows=rows)
             faults.pause(f"{prefix}load:{table}", run)
 
-        rec["rows"] = out["rows"] = target.load_raw(source, on_table=copied)
+        rec["rows"] = out["rows"] = target.load_raw(source, on_table=copied,
+                                                    date_orders=report["profile"]["date_orders"])
         same_source(source, expected_sha)  # what was copied is what was checked
     with run.step(f"{prefix}build") as rec:
         work = run.run_dir / ("dbt" if not prefix else f"dbt-{prefix.rstrip('_')}")

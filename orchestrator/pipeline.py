@@ -44,6 +44,8 @@ def profile_step(run: Run, db: Path, report: dict[str, Any], dbt_vars: dict[str,
         report["profile"] = {
             "halted": False,
             "trips": [],
+            "date_orders": prof["date_orders"],
+            "warnings": prof["warnings"],
             "score": prof["score"]["overall"],
             "dimensions": prof["score"]["dimensions"],
             "json": str(run.run_dir / "profile.json"),
@@ -136,7 +138,8 @@ def full(
         profile_step(run, db, report, dbt_vars)
         with run.step("load") as rec, run.progress("load", "load raw", total=sum(info.tables.values()),
                                                      unit="rows") as bar:
-            rec["rows"] = target.load_raw(db, on_table=lambda _table, n: bar.advance(n))
+            rec["rows"] = target.load_raw(db, on_table=lambda _table, n: bar.advance(n),
+                                          date_orders=report["profile"]["date_orders"])
         with run.step("build") as rec, run.progress("build", "dbt build", unit="nodes") as bar:
             result = run_dbt(
                 ["build"],

@@ -32,7 +32,7 @@ from psycopg2 import sql
 
 from . import extensions
 from .errors import EnvironmentProblem
-from .load import attach_source
+from .load import DATE_ORDERS_TABLE, attach_source, source_select, write_date_orders
 from .settings import LIVE_SCHEMA, RAW_SCHEMA, duckdb_memory_limit
 from .source import expected_tables
 
@@ -208,8 +208,10 @@ class PostgresTarget:
     schemas: SchemaSet = field(default_factory=SchemaSet.live)
     sample: bool = False  # load only the deterministic ~10% sample
 
-    def load_raw(self, source: Path, on_table: Callable[[str, int], None] | None = None) -> dict[str, int]:
-        return load_raw_postgres(source, self.schemas.raw, sample=self.sample, on_table=on_table)
+    def load_raw(self, source: Path, on_table: Callable[[str, int], None] | None = None,
+                 date_orders: list[dict[str, Any]] | None = None) -> dict[str, int]:
+        return load_raw_postgres(source, self.schemas.raw, sample=self.sample, on_table=on_table,
+                                 date_orders=date_orders)
 
     @property
     def relation_prefix(self) -> str:
@@ -244,7 +246,8 @@ def sample_predicate(column: str) -> str:
 
 
 def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
-                      on_table: Callable[[str, int], None] | None = None) -> dict[str, int]:
+                      on_table: Callable[[str, int], None] | None = None,
+                      date_orders: list[dict[str, Any]] | None = None) -> dict[str, int]:
     """Copy the source tables as text into a fresh schema `<raw_schema>__load` through DuckDB's
     postgres extension (binary COPY), then replace `raw_schema` with it in one transaction.
     A run killed here leaves the previous `raw_schema` whole (and a `__load` schema the next run drops).
@@ -266,29 +269,30 @@ def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
         for spec in expected_tables():
             where_ = f" WHERE {sample_predicate(SAMPLE_KEYS[spec.name])}" if sample else ""
             copied = con.execute(
-                f'CREATE TABLE pg."{loading}"."{spec.name}" AS '
-                f'SELECT rowid AS source_row, * FROM src."{spec.name}"{where_}'
+                f'CREATE TABLE pg."{loading}"."{spec.name}" AS SELECT * FROM ({source_select(con, spec.name)}){where_}'
             ).fetchone()
             if on_table is not None:
                 on_table(spec.name, int(copied[0]) if copied else -1)
+        write_date_orders(con, f'pg."{loading}".{DATE_ORDERS_TABLE}', date_orders)
         con.execute("DETACH pg")
     except duckdb.Error as exc:
         raise EnvironmentProblem(f"loading raw into PostgreSQL {where()} failed: {exc}") from None
     finally:
         con.close()
     with connection() as pg, pg.cursor() as cur:
-        for spec in expected_tables():
+        for name in [spec.name for spec in expected_tables()] + [DATE_ORDERS_TABLE]:
             # DuckDB writes VARCHAR as varchar; text is the same type without a length (no rewrite).
             cur.execute(
                 "select column_name from information_schema.columns "
                 "where table_schema = %s and table_name = %s and data_type = 'character varying'",
-                (loading, spec.name),
+                (loading, name),
             )
             for (col,) in cur.fetchall():
                 cur.execute(sql.SQL("alter table {}.{} alter column {} type text").format(
-                    ident(loading), ident(spec.name), ident(col)))
-            cur.execute(sql.SQL("select count(*) from {}.{}").format(ident(loading), ident(spec.name)))
-            rows[spec.name] = cur.fetchone()[0]
+                    ident(loading), ident(name), ident(col)))
+            if name != DATE_ORDERS_TABLE:
+                cur.execute(sql.SQL("select count(*) from {}.{}").format(ident(loading), ident(name)))
+                rows[name] = cur.fetchone()[0]
         drop_schemas(cur, [raw_schema])
         cur.execute(sql.SQL("alter schema {} rename to {}").format(ident(loading), ident(raw_schema)))
         pg.commit()

@@ -73,19 +73,22 @@ _MONTHS = (
     "sept|jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec"
 )
 _RE_MONTH = rf"(?i:{_MONTHS})"
-_NUMERIC_DATE = "|".join(
-    [rf"\d{{4}}{s}\d{{1,2}}{s}\d{{1,2}}" for s in ("-", "/", r"\.")]
-    + [rf"\d{{1,2}}{s}\d{{1,2}}{s}(?:\d{{4}}|\d{{2}})" for s in ("-", "/", r"\.")]
+_RE_WEEKDAY = r"(?i:(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*)"
+# The forms macros/cleaning/timestamps.sql parses (timestamp_patterns), written the same way here.
+_NUMERIC_DATE = r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.](?:\d{4}|\d{2})"
+_NAMED_DATE = (
+    rf"(?:{_RE_WEEKDAY},? )?(?:\d{{1,2}}[-/ ]{_RE_MONTH}[-/ ](?:\d{{4}}|\d{{2}})|{_RE_MONTH} \d{{1,2}},? \d{{4}})"
 )
-_NAMED_DATE = rf"\d{{1,2}}[- ]{_RE_MONTH}[- ](?:\d{{4}}|\d{{2}})|{_RE_MONTH} \d{{1,2}},? \d{{4}}"
-_TIME = r"(?:[ T]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?: ?[AaPp][Mm])?)?"
-_ZONE = r"(?:Z| ?[+-]\d{2}:?\d{2})?"
-RE_DATE = rf"(?:{_NUMERIC_DATE}|{_NAMED_DATE}){_TIME}{_ZONE}"
-# parts of a date-like value
+_TIME = (
+    r"(?:(?:[ T]|, )\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d{1,9})?)?(?: ?[AaPp][Mm]| ?(?:Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?))?)?"
+)
+RE_DATE = rf"(?:{_NUMERIC_DATE}|{_NAMED_DATE}){_TIME}"
+# parts of a date-like value (a leading weekday removed first)
 RE_NUM_DATE_PARTS = r"^(\d{1,4})[-/.](\d{1,2})[-/.](\d{1,4})"
-RE_NAMED1_PARTS = r"^(\d{1,2})[- ]([A-Za-z]+)[- ](\d{2,4})"
+RE_NAMED1_PARTS = r"^(\d{1,2})[-/ ]([A-Za-z]+)[-/ ](\d{2,4})"
 RE_NAMED2_PARTS = r"^([A-Za-z]+) (\d{1,2}),? (\d{4})"
-RE_TIME_PARTS = r"[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+RE_TIME_PARTS = r"(?:[ T]|, )(\d{1,2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?"
+RE_WEEKDAY_PREFIX = rf"^{_RE_WEEKDAY},? "
 
 # date shapes (digits as 9) that DuckDB's timestamp cast parses exactly: the fast path
 ISO_SHAPES = [
@@ -357,7 +360,8 @@ def table_scan_sql(table: str, columns: list[str], sentinels: list[str]) -> str:
     digits9 = "translate(t, '0123456789', '9999999999')"
     shape = (
         f"CASE WHEN k = {K_DATE} THEN CASE WHEN regexp_matches(t, '[A-Za-z]{{3}}') "
-        f"THEN regexp_replace({digits9}, {lit(_RE_MONTH)}, 'Mon', 'g') ELSE {digits9} END "
+        f"THEN regexp_replace(regexp_replace({digits9}, {lit(RE_WEEKDAY_PREFIX)}, 'Day, '), {lit(_RE_MONTH)}, 'Mon', 'g') "
+        f"ELSE {digits9} END "
         f"WHEN x BETWEEN {EXCEL_SERIAL_MIN} AND {EXCEL_SERIAL_MAX} THEN 'EXCEL' END"
     )
     months = _list(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"])
@@ -412,13 +416,13 @@ d0 AS (SELECT col, v, n, bad, t, k, x, shape,
       FROM s),
 d AS (SELECT col, v, n, bad, t, k, x, shape, kind,
         CASE WHEN kind IN ('ymd', 'dmy') THEN regexp_extract(t, {lit(RE_NUM_DATE_PARTS)}, ['a', 'b', 'c']) END AS nd,
-        CASE WHEN kind = 'named' THEN CASE WHEN left(shape, 1) = '9'
-             THEN regexp_extract(t, {lit(RE_NAMED1_PARTS)}, ['d', 'mon', 'y'])
-             ELSE regexp_extract(t, {lit(RE_NAMED2_PARTS)}, ['mon', 'd', 'y']) END END AS nm,
+        CASE WHEN kind = 'named' THEN CASE WHEN left(regexp_replace(shape, '^Day,? ', ''), 1) = '9'
+             THEN regexp_extract(regexp_replace(t, {lit(RE_WEEKDAY_PREFIX)}, ''), {lit(RE_NAMED1_PARTS)}, ['d', 'mon', 'y'])
+             ELSE regexp_extract(regexp_replace(t, {lit(RE_WEEKDAY_PREFIX)}, ''), {lit(RE_NAMED2_PARTS)},
+                                 ['mon', 'd', 'y']) END END AS nm,
         CASE WHEN kind <> 'iso' AND contains(shape, ':')
              THEN regexp_extract(t, {lit(RE_TIME_PARTS)}, ['h', 'mi', 's', 'f']) END AS tm,
-        CASE WHEN contains(shape, 'M') OR contains(shape, 'm')
-             THEN upper(regexp_extract(t, '([AaPp])[Mm]', 1)) END AS ap
+        CASE WHEN shape IS NOT NULL AND upper(right(t, 2)) IN ('AM', 'PM') THEN upper(left(right(t, 2), 1)) END AS ap
       FROM d0),
 e AS (SELECT col, v, n, bad, t, k, x, shape, kind, nd, nm,
         CASE kind WHEN 'ymd' THEN {z('nd.b')} || {z('nd.c')} WHEN 'dmy' THEN {z('nd.a')} || {z('nd.b')}
@@ -426,7 +430,8 @@ e AS (SELECT col, v, n, bad, t, k, x, shape, kind, nd, nm,
                   WHEN 'iso' THEN {z('substr(t, 6, 2)')} || {z('substr(t, 9, 2)')}
                     || CASE WHEN length(t) > 10 THEN {z('substr(t, 12, 2)')} ELSE '' END ELSE '' END
           || CASE WHEN shape IS NOT NULL AND tm.h <> '' THEN {z('tm.h')} ELSE '' END AS lz,
-        CASE WHEN shape IS NULL OR coalesce(tm.h, '') = '' THEN 0 WHEN ap = 'P' AND {h} < 12 THEN {h} + 12
+        CASE WHEN shape IS NULL OR coalesce(tm.h, '') = '' THEN 0 WHEN ap IS NOT NULL AND {h} > 12 THEN 99
+             WHEN ap = 'P' AND {h} < 12 THEN {h} + 12
              WHEN ap = 'A' AND {h} = 12 THEN 0 ELSE {h} END AS hh,
         {when_date(f"coalesce({_num('tm.mi')}, 0)")} AS mi,
         {when_date(f"coalesce({_num('tm.s')}, 0) + "
@@ -455,6 +460,8 @@ SELECT col, k, shape, kind, lz, sum(n) AS n, count(v) AS distinct_n,
   min(x) AS num_min, max(x) AS num_max,
   min(v) FILTER (ok) AS ex1, max(v) FILTER (ok) AS ex2, arg_min(v, hash(v)) FILTER (ok) AS ex3,
   min(v) FILTER (shape IS NOT NULL AND NOT ok) AS bad_ex,
+  min(v) FILTER (kind = 'dmy' AND f1 > 12 AND ts_df IS NOT NULL) AS first_ex,
+  min(v) FILTER (kind = 'dmy' AND f2 > 12 AND ts_mf IS NOT NULL) AS second_ex,
   any_value(v) FILTER (k = {K_TEXT}) AS text_ex,
   coalesce(sum(n) FILTER (kind = 'dmy' AND f1 > 12 AND ts_df IS NOT NULL), 0) AS first_over_12,
   coalesce(sum(n) FILTER (kind = 'dmy' AND f2 > 12 AND ts_mf IS NOT NULL), 0) AS second_over_12,
@@ -469,14 +476,29 @@ FROM h GROUP BY col, k, shape, kind, lz
 # --- date formats from shapes -----------------------------------------------------------------------
 
 _SHAPE_RE = re.compile(
-    r"^(?:(?P<ymd>9{4})(?P<s1>[-/.])(?P<ymd_m>9{1,2})(?P=s1)(?P<ymd_d>9{1,2})"
-    r"|(?P<f1>9{1,2})(?P<s2>[-/.])(?P<f2>9{1,2})(?P=s2)(?P<y2>9{4}|9{2})"
-    r"|(?P<nd>9{1,2})(?P<s3>[- ])Mon(?P=s3)(?P<ny>9{4}|9{2})"
+    r"^(?P<wd>Day(?P<wdc>,?) )?"
+    r"(?:(?P<ymd>9{4})(?P<s1>[-/.])(?P<ymd_m>9{1,2})[-/.](?P<ymd_d>9{1,2})"
+    r"|(?P<f1>9{1,2})(?P<s2>[-/.])(?P<f2>9{1,2})[-/.](?P<y2>9{4}|9{2})"
+    r"|(?P<nd>9{1,2})(?P<s3>[-/ ])Mon[-/ ](?P<ny>9{4}|9{2})"
     r"|Mon (?P<md>9{1,2})(?P<mc>,?) (?P<my>9{4}))"
-    r"(?:(?P<tsep>[ T])(?P<h>9{1,2}):99(?::99(?:(?P<fsep>[.,])(?P<frac>9{1,9}))?(?P<sec>))?"
-    r"(?P<ampm> ?(?:[AaPp][Mm]))?)?"
-    r"(?P<zone>Z| ?[+-]99:?99)?$"
+    r"(?:(?P<tsep>[ T]|, )(?P<h>9{1,2}):99(?::99(?:(?P<fsep>[.,])(?P<frac>9{1,9}))?(?P<sec>))?"
+    r"(?P<ampm> ?(?:[AaPp][Mm]))?(?P<zone> ?(?:Z|UTC|GMT|[+-]99(?::?99)?))?)?$"
 )
+
+
+def order_shape_key(shape: str) -> str:
+    """The key of a day/month shape: the date separator and the clock ('/ 24h', '- 12h', '. date').
+    macros/cleaning/timestamps.sql (date_order_shape) computes the same key from the same value."""
+    sep = shape[1] if shape[1:2] in ("/", "-", ".") else shape[2:3]
+    upper = shape.upper()
+    clock = "12h" if upper.endswith(("AM", "PM")) else "24h" if ":" in shape else "date"
+    return f"{sep} {clock}"
+
+
+def order_shape_label(key: str) -> str:
+    sep, clock = key.split(" ")
+    time = {"12h": " with a 12-hour time (AM/PM)", "24h": " with a 24-hour time", "date": ", no time"}[clock]
+    return f"NN{sep}NN{sep}YYYY{time}"
 
 
 @dataclass
@@ -496,18 +518,20 @@ def parse_shape(shape: str, day_first: bool) -> Shape | None:
         return None
     g = m.groupdict()
     tok: list[tuple[str, int | str]] = []
+    if g["wd"]:
+        tok = [("WD", 3), ("sep", g["wdc"] + " ")]
     ambiguous = False
     if g["ymd"]:
-        tok = [("Y", 4), ("sep", g["s1"]), ("M", len(g["ymd_m"])), ("sep", g["s1"]), ("D", len(g["ymd_d"]))]
+        tok += [("Y", 4), ("sep", g["s1"]), ("M", len(g["ymd_m"])), ("sep", g["s1"]), ("D", len(g["ymd_d"]))]
     elif g["f1"]:
         ambiguous = True
         a, b = ("D", "M") if day_first else ("M", "D")
-        tok = [(a, len(g["f1"])), ("sep", g["s2"]), (b, len(g["f2"])), ("sep", g["s2"]), ("Y", len(g["y2"]))]
+        tok += [(a, len(g["f1"])), ("sep", g["s2"]), (b, len(g["f2"])), ("sep", g["s2"]), ("Y", len(g["y2"]))]
     elif g["nd"]:
         s = g["s3"]
-        tok = [("D", len(g["nd"])), ("sep", s), ("Mon", 3), ("sep", s), ("Y", len(g["ny"]))]
+        tok += [("D", len(g["nd"])), ("sep", s), ("Mon", 3), ("sep", s), ("Y", len(g["ny"]))]
     else:
-        tok = [("Mon", 3), ("sep", " "), ("D", len(g["md"])), ("sep", g["mc"] + " "), ("Y", len(g["my"]))]
+        tok += [("Mon", 3), ("sep", " "), ("D", len(g["md"])), ("sep", g["mc"] + " "), ("Y", len(g["my"]))]
     has_time = g["h"] is not None
     if has_time:
         tok += [("sep", g["tsep"]), ("H", len(g["h"])), ("sep", ":"), ("MI", 2)]
@@ -519,7 +543,9 @@ def parse_shape(shape: str, day_first: bool) -> Shape | None:
             tok += [("sep", " " if g["ampm"].startswith(" ") else ""), ("AMPM", 2)]
     if g["zone"]:
         z = g["zone"]
-        tok += [("Z", 1)] if z == "Z" else [("sep", " " if z.startswith(" ") else ""), ("TZ", len(z.strip()))]
+        lead = [("sep", " ")] if z.startswith(" ") else []
+        z = z.strip()
+        tok += lead + ([("Z", z)] if z in ("Z", "UTC", "GMT") else [("TZ", len(z))])
     return Shape(tok, has_time, ambiguous)
 
 
@@ -532,7 +558,7 @@ def format_label(tokens: list[tuple[str, int | str]], short: set[int]) -> tuple[
     label, fmt = [], []
     ampm = any(k == "AMPM" for k, _ in tokens)
     for pos, (kind, width) in enumerate(tokens):
-        if kind == "sep":
+        if kind in ("sep", "Z"):
             label.append(str(width))
             fmt.append(str(width))
             continue
@@ -561,12 +587,12 @@ def format_label(tokens: list[tuple[str, int | str]], short: set[int]) -> tuple[
         elif kind == "AMPM":
             label.append("AM/PM")
             fmt.append("%p")
-        elif kind == "Z":
-            label.append("Z")
-            fmt.append("Z")
         elif kind == "TZ":
-            label.append("+HH:MM" if w == 6 else "+HHMM")
+            label.append({6: "+HH:MM", 5: "+HHMM"}.get(w, "+HH"))
             fmt.append("%z")
+        elif kind == "WD":
+            label.append("Ddd")
+            fmt.append("%a")
     return "".join(label), "".join(fmt)
 
 
@@ -574,8 +600,10 @@ def _skeleton(tokens: list[tuple[str, int | str]]) -> tuple[Any, ...]:
     return tuple((k, None if k in _PADDABLE else w) for k, w in tokens)
 
 
-def build_formats(groups: list[dict[str, Any]], day_first: bool, suffix: str) -> list[dict[str, Any]]:
+def build_formats(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Turn the shape groups of one column into its date formats (only values that parse count).
+    Each group carries the order it is read in (`_df`, set by `_dates`) and its count of values that
+    parse so (`_ok`).
 
     Shapes that differ only in the width of day, month or hour fields form one family. Per field, a
     family writes it without padding (D, M, H) when some value has one digit there, with padding
@@ -583,8 +611,8 @@ def build_formats(groups: list[dict[str, Any]], day_first: bool, suffix: str) ->
     family split into two formats, and values showing neither (e.g. 25) join the larger one."""
     families: dict[tuple[Any, ...], list[tuple[dict[str, Any], Shape]]] = defaultdict(list)
     for g in groups:
-        shape = parse_shape(g["shape"], day_first)
-        if shape is None or not g[f"ok_{suffix}"]:
+        shape = parse_shape(g["shape"], g["_df"])
+        if shape is None or not g["_ok"]:
             continue
         families[_skeleton(shape.tokens)].append((g, shape))
     formats: dict[str, dict[str, Any]] = {}
@@ -600,7 +628,7 @@ def build_formats(groups: list[dict[str, Any]], day_first: bool, suffix: str) ->
         weight: dict[tuple[int, str], int] = defaultdict(int)
         for g, shape in members:
             for j, pos in enumerate(paddable):
-                weight[(pos, style(g, shape, j, pos))] += g[f"ok_{suffix}"]
+                weight[(pos, style(g, shape, j, pos))] += g["_ok"]
         for g, shape in members:
             short = set()
             for j, pos in enumerate(paddable):
@@ -614,7 +642,7 @@ def build_formats(groups: list[dict[str, Any]], day_first: bool, suffix: str) ->
                 {"format": label, "strptime": pattern, "count": 0, "looks_like": 0, "has_time": False,
                  "order_ambiguous": False, "_groups": []},
             )  # fmt: skip
-            f["count"] += g[f"ok_{suffix}"]
+            f["count"] += g["_ok"]
             f["looks_like"] += g["n"]
             f["has_time"] |= shape.has_time
             f["order_ambiguous"] |= shape.order_ambiguous
@@ -622,7 +650,7 @@ def build_formats(groups: list[dict[str, Any]], day_first: bool, suffix: str) ->
     out = sorted(formats.values(), key=lambda f: (-f["count"], f["format"]))
     for f in out:
         examples: list[str] = []
-        for g in sorted(f.pop("_groups"), key=lambda g: -g[f"ok_{suffix}"]):
+        for g in sorted(f.pop("_groups"), key=lambda g: -g["_ok"]):
             for e in (g["ex1"], g["ex3"], g["ex2"]):
                 if e is not None and e not in examples and len(examples) < 3:
                     examples.append(e)
@@ -693,13 +721,12 @@ def profile_source(
                 cur = con.cursor()
                 cur.execute("SET sqlite_all_varchar = true")  # a session setting: every cursor needs it
                 try:
-                    tp = _profile_table(cur, t, counts[t.name], sents, order)
                     return {
                         "name": t.name,
                         "row_count": counts[t.name],
                         "key": _key_check(cur, t, sents),
                         "references": [_reference_check(cur, t, r, sents) for r in t.references],
-                        "columns": tp["columns"],
+                        "scans": _profile_table(cur, t, counts[t.name], sents),
                     }
                 finally:
                     cur.close()
@@ -715,7 +742,14 @@ def profile_source(
             storage = storage_future.result()
         except sqlite3.DatabaseError as exc:
             raise SourceError(f"{path}: unreadable SQLite database ({exc})") from exc
+    order_from = "argument" if day_first is not None else settings.day_first_from
+    orders = decide_orders([sc for tp in table_profiles for sc in tp["scans"]], order, order_from)
     for tp in table_profiles:
+        tp["columns"] = [
+            _column_profile(sc["pos"], sc["info"], sc["family"], sc["r"], sc["groups"], sc["rows"],
+                            {k[2]: d for k, d in orders.items() if k[:2] == (tp["name"], sc["info"].name)})
+            for sc in tp.pop("scans")
+        ]  # fmt: skip
         for col in tp["columns"]:
             col["storage_classes"] = storage[tp["name"]].get(col["name"], {})
 
@@ -725,7 +759,7 @@ def profile_source(
         "source": {"path": str(path.resolve()), "size_bytes": path.stat().st_size},
         "settings": {
             "day_first": order,
-            "day_first_from": "argument" if day_first is not None else settings.day_first_from,
+            "day_first_from": order_from,
             "sentinels": sents,
             "sentinels_from": "argument" if sentinels is not None else settings.sentinels_from,
         },
@@ -734,6 +768,11 @@ def profile_source(
         "score": quality_score(table_profiles),
     }
     profile["summary"] = _summary(profile)
+    profile["date_orders"] = date_orders(profile)
+    profile["warnings"] = [
+        f"{t['name']}.{c['name']}: dates shaped {o['label']} read {o['reason']}"
+        for t, c in iter_columns(profile) if c["dates"] for o in c["dates"]["orders"] if o["warn"]
+    ]  # fmt: skip
     apply_breaker(profile, thresholds or Thresholds.from_env(), day_first=order)
     profile["elapsed_seconds"] = round(time.perf_counter() - started, 3)
     return profile
@@ -747,21 +786,23 @@ CLASS_NAMES = {
 
 
 def _profile_table(
-    con: duckdb.DuckDBPyConnection, t: TableInfo, rows: int, sentinels: list[str], day_first: bool
-) -> dict[str, Any]:
+    con: duckdb.DuckDBPyConnection, t: TableInfo, rows: int, sentinels: list[str]
+) -> list[dict[str, Any]]:
+    """One scan of table `t`: per column its value-class figures (`r`) and its date groups, for
+    `_column_profile` once the day/month orders of the whole export are decided (decide_orders)."""
     names = [c.name for c in t.columns]
     if not names:
-        return {"name": t.name, "row_count": rows, "columns": []}
+        return []
     cur = con.execute(table_scan_sql(t.name, names, sentinels))
     fields = [d[0] for d in cur.description]
     per_column: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in cur.fetchall():
         g = dict(zip(fields, row, strict=True))
         per_column[int(g["col"])].append(g)
-    families = [declared_family(c.declared_type) for c in t.columns]
-    columns = []
+    scans = []
     for pos, info in enumerate(t.columns):
         groups = per_column.get(pos, [])
+        family = declared_family(info.declared_type)
         r: dict[str, Any] = {name: 0 for name in CLASS_NAMES.values()}
         sentinel_values: dict[str, int] = defaultdict(int)
         for g in groups:
@@ -779,9 +820,102 @@ def _profile_table(
             r[name] = pick(found) if found else None
         textual = [g for g in groups if g["k"] == K_DATE]
         excel = [g for g in groups if g["shape"] == "EXCEL"]
-        date_groups = textual + excel if textual or families[pos] in ("date", "timestamp") else []
-        columns.append(_column_profile(pos, info, families[pos], r, date_groups, rows, day_first))
-    return {"name": t.name, "row_count": rows, "columns": columns}
+        date_groups = textual + excel if textual or family in ("date", "timestamp") else []
+        missing = r["null"] + r["empty"] + r["whitespace"] + r["sentinel"]
+        date_like = sum(g["n"] for g in textual)
+        scans.append({
+            "table": t.name, "pos": pos, "info": info, "family": family, "r": r, "groups": date_groups, "rows": rows,
+            # a column whose values are mostly dates: its evidence counts for the whole export
+            "dated": bool(textual) and (family in ("date", "timestamp") or date_like >= DETECT_MIN_SHARE * (rows - missing)),
+        })  # fmt: skip
+    return scans
+
+
+# --- day/month order: per column and per shape, from the evidence of the whole export ---------------
+
+
+def decide_orders(
+    scans: list[dict[str, Any]], day_first: bool, day_first_from: str
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The day/month order of every shape (order_shape_key) of every date column holding
+    day/month/year values, keyed (table, column, shape). A shape follows, in this order:
+
+    1. its own evidence: values that can only be day-first (20/05/2025) or only month-first
+       (05/20/2025); both at once is a conflict (the breaker halts: order_conflict);
+    2. when it has none (every value is 12 or less in both fields): the column's other shapes,
+       when they all point one way;
+    3. else the export's other date columns, when they all point one way;
+    4. else the project's `day_first`, with a warning: the export gives no evidence at all."""
+    decided: dict[tuple[str, str, str], dict[str, Any]] = {}
+    pending: list[tuple[str, str, str]] = []
+    for sc in scans:
+        by_shape: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for g in sc["groups"]:
+            if g["kind"] == "dmy":
+                by_shape[order_shape_key(g["shape"])].append(g)
+        for shape, groups in by_shape.items():
+            key = (sc["table"], sc["info"].name, shape)
+            first = sum(g["first_over_12"] for g in groups)
+            second = sum(g["second_over_12"] for g in groups)
+            ev = {"first_over_12": first, "second_over_12": second, "ambiguous": sum(g["ambiguous"] for g in groups)}
+            first_ex = min((g["first_ex"] for g in groups if g["first_ex"]), default=None)
+            second_ex = min((g["second_ex"] for g in groups if g["second_ex"]), default=None)
+            d = {"table": sc["table"], "column": sc["info"].name, "shape": shape, "label": order_shape_label(shape),
+                 "evidence": ev, "examples": {"day_first": first_ex, "month_first": second_ex},
+                 "values": sum(g["n"] for g in groups), "dated": sc["dated"], "warn": False}  # fmt: skip
+            if first and second:
+                d.update(day_first=day_first, decided_by="conflict", reason=(
+                    f"conflicting evidence: {first:,} values can only be day-first (e.g. {first_ex}) and {second:,} "
+                    f"only month-first (e.g. {second_ex})"))  # fmt: skip
+            elif first or second:
+                n, ex, order = (first, first_ex, "day-first") if first else (second, second_ex, "month-first")
+                field = "first" if first else "second"
+                d.update(
+                    day_first=bool(first),
+                    decided_by="evidence",
+                    reason=(f"{order}: {n:,} value(s) with a {field} field over 12 (e.g. {ex}) and none the other way"),
+                )
+            else:
+                pending.append(key)
+            decided[key] = d
+    evidenced = {k: d for k, d in decided.items() if d.get("decided_by") == "evidence"}
+    for key in pending:
+        d = decided[key]
+        table, column, _ = key
+        n = d["evidence"]["ambiguous"]
+        own = {v["day_first"] for k, v in evidenced.items() if k[:2] == (table, column)}
+        export = {v["day_first"] for v in evidenced.values() if v["dated"]}
+        if len(own) == 1:
+            (df,) = own
+            d.update(day_first=df, decided_by="column", reason=(
+                f"{_order(df)}: no evidence of its own ({n:,} values are 12 or less in both fields); "
+                f"the column's other shapes are {_order(df)}"))  # fmt: skip
+        elif len(export) == 1 and not own:
+            (df,) = export
+            others = sorted({f"{v['table']}.{v['column']}" for v in evidenced.values() if v["dated"]})
+            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
+            d.update(day_first=df, decided_by="export", reason=(
+                f"{_order(df)}: no evidence in this column ({n:,} values are 12 or less in both fields); "
+                f"the export's other date columns are {_order(df)} ({shown})"))  # fmt: skip
+        else:
+            d.update(day_first=day_first, decided_by="default", warn=True, reason=(
+                f"{_order(day_first)}: the export gives no evidence ({n:,} values are 12 or less in both fields); "
+                f"the project's day_first={str(day_first).lower()} decides ({day_first_from}); "
+                f"set --var day_first={str(not day_first).lower()} if this export is "
+                f"{_order(not day_first)}"))  # fmt: skip
+    return decided
+
+
+def _order(day_first: bool) -> str:
+    return "day-first" if day_first else "month-first"
+
+
+def date_orders(profile: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of the `date_orders` table the raw load writes (orchestrator/load.py)."""
+    return [
+        {"table": t["name"], "column": c["name"], "shape": o["shape"], "day_first": o["day_first"], "reason": o["reason"]}
+        for t, c in iter_columns(profile) if c["dates"] for o in c["dates"]["orders"]
+    ]  # fmt: skip
 
 
 def _column_profile(
@@ -791,11 +925,11 @@ def _column_profile(
     r: dict[str, Any],
     groups: list[dict[str, Any]],
     rows: int,
-    day_first: bool,
+    orders: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
     missing = r["null"] + r["empty"] + r["whitespace"] + r["sentinel"]
     present = rows - missing
-    dates = _dates(groups, present, day_first) if groups else None
+    dates = _dates(groups, present, orders) if groups else None
     if dates and r["text_example"] is not None and len(dates["unparseable_examples"]) < 3:
         dates["unparseable_examples"].append(r["text_example"])
     n_int, n_real = r["integer"], r["real_dot"] + r["real_comma"]
@@ -877,10 +1011,16 @@ def _column_profile(
     }
 
 
-def _dates(groups: list[dict[str, Any]], present: int, day_first: bool) -> dict[str, Any]:
-    """Formats, day/month evidence and verdict, parse counts and range of one column's date-like values.
-    Evidence counts only values that are valid dates in that order: 13/02/2025 is day-first evidence,
-    31/02/2025 is no evidence at all (it is unparseable either way)."""
+def _dates(groups: list[dict[str, Any]], present: int, orders: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Formats, day/month evidence and decisions, parse counts and range of one column's date-like
+    values. Each day/month/year shape is read in the order decide_orders gave it. Evidence counts
+    only values that are valid dates in that order: 13/02/2025 is day-first evidence, 31/02/2025 is
+    no evidence at all (it is unparseable either way)."""
+    for g in groups:
+        o = orders.get(order_shape_key(g["shape"])) if g["kind"] == "dmy" else None
+        g["_df"] = o["day_first"] if o else True  # only day/month/year values have two readings
+        suffix = "df" if g["_df"] else "mf"
+        g["_ok"], g["_min"], g["_max"] = g[f"ok_{suffix}"], g[f"min_{suffix}"], g[f"max_{suffix}"]
     first = sum(g["first_over_12"] for g in groups)
     second = sum(g["second_over_12"] for g in groups)
     ambiguous = sum(g["ambiguous"] for g in groups)
@@ -894,19 +1034,35 @@ def _dates(groups: list[dict[str, Any]], present: int, day_first: bool) -> dict[
         verdict = "ambiguous"
     else:
         verdict = None  # no day/month/year values: ISO dates, month names or Excel serials only
-    used = {"day-first": True, "month-first": False}.get(verdict or "", day_first)
-    suffix = "df" if used else "mf"
-    parsed = sum(g[f"ok_{suffix}"] for g in groups)
-    mins = [g[f"min_{suffix}"] for g in groups if g[f"min_{suffix}"] is not None]
-    maxs = [g[f"max_{suffix}"] for g in groups if g[f"max_{suffix}"] is not None]
-    formats = build_formats(groups, used, suffix)
+    used = {o["day_first"] for o in orders.values()}
+    parsed = sum(g["_ok"] for g in groups)
+    mins = [g["_min"] for g in groups if g["_min"] is not None]
+    maxs = [g["_max"] for g in groups if g["_max"] is not None]
+    formats = build_formats(groups)
     bad = [e for e in dict.fromkeys(g["bad_ex"] for g in groups) if e is not None]
     return {
         "is_date_column": True,
         "formats": [{k: f[k] for k in ("format", "strptime", "count", "examples", "has_time")} for f in formats],
         "order_evidence": {"first_over_12": first, "second_over_12": second, "ambiguous": ambiguous},
         "verdict": verdict,
-        "parsed_as": "day-first" if used else "month-first",
+        "parsed_as": "mixed" if len(used) > 1 else _order(used.pop()) if used else None,
+        "orders": [
+            {
+                k: o[k]
+                for k in (
+                    "shape",
+                    "label",
+                    "day_first",
+                    "decided_by",
+                    "reason",
+                    "evidence",
+                    "examples",
+                    "values",
+                    "warn",
+                )
+            }
+            for _, o in sorted(orders.items(), key=lambda kv: -kv[1]["values"])
+        ],  # fmt: skip
         "date_like": sum(g["n"] for g in groups),
         "parsed": parsed,
         "unparseable": present - parsed,
@@ -1085,18 +1241,16 @@ def evaluate_breaker(profile: dict[str, Any], thresholds: Thresholds, *, day_fir
                         t["name"], c["name"], round(share, 6), thresholds.max_unparseable_date_share,
                     ))  # fmt: skip
             if thresholds.halt_on_order_conflict and d and d["is_date_column"]:
-                ev = d["order_evidence"]
-                against = ev["second_over_12"] if day_first else ev["first_over_12"]
-                support = ev["first_over_12"] if day_first else ev["second_over_12"]
-                configured = "day-first" if day_first else "month-first"
-                if against:
-                    trips.append(Trip(
-                        "order_conflict",
-                        f"{where}: {against:,} values can only be "
-                        f"{'month-first' if day_first else 'day-first'} ({support:,} only {configured}; "
-                        f"verdict {d['verdict']}) but the project is configured {configured}",
-                        t["name"], c["name"], against, 0,
-                    ))  # fmt: skip
+                for o in d["orders"]:
+                    if o["decided_by"] == "conflict":
+                        ev = o["evidence"]
+                        trips.append(Trip(
+                            "order_conflict",
+                            f"{where}: dates shaped {o['label']} hold values that can only be day-first and values "
+                            f"that can only be month-first ({o['reason']}): no single reading fits; correct the "
+                            f"export or write the two kinds in different forms",
+                            t["name"], c["name"], min(ev["first_over_12"], ev["second_over_12"]), 0,
+                        ))  # fmt: skip
     share = len(mismatched) / n_columns if n_columns else 0.0
     if share > thresholds.max_type_mismatch_share:
         more = f" and {len(mismatched) - 5} more" if len(mismatched) > 5 else ""

@@ -43,6 +43,8 @@ def expected_tables() -> list[TableSpec]:
     src = next(s for s in doc["sources"] if s["name"] == "servicedesk")
     specs = []
     for t in src["tables"]:
+        if (t.get("meta") or {}).get("written_by"):  # not part of the export (date_orders)
+            continue
         cols = [c["name"] for c in t.get("columns", [])]
         specs.append(TableSpec(name=t["name"], columns=cols, key=(t.get("meta") or {}).get("key")))
     return specs

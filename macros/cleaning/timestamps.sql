@@ -1,91 +1,167 @@
 {#-
-    Dates and timestamps, parsed in two steps so that every engine reads each value once:
+    Dates and timestamps. A staging model parses each timestamp column in steps, one CTE each, so
+    that every engine reads each value once and the SQL stays small:
 
-    1. timestamp_canon(text) recognises the form of a (trimmed, non-missing) value and rewrites it
-       as 'form|year|month|day|hour|minute|second|fraction|zone', or NULL when no form fits.
-       Models compute it from an already trimmed column: `timestamp_canon('created_at') as created_at__canon`.
-    2. timestamp_parts(col) splits col__canon into typed part columns col__y, col__m, ...
-    3. timestamp_from_parts(col) validates the parts (month 1-12, day within the month, hour,
-       minute, second) and builds the timestamp; NULL when a part is out of range.
-    4. timestamp_in_range(col): the timestamp, or NULL outside [min_valid_timestamp, max_valid_timestamp).
-    Each step is one CTE of the model, so every engine reads each value once and the SQL stays small.
+    1. timestamp_shape(col), in the CTE that joins date_order_join(col, raw_col): the zone suffix of
+       the value (col__zone), its AM/PM marker (col__ampm) and the day/month order that the profile
+       decided for the value's shape (col__day_first; see "Day and month" below); then, in a CTE of
+       its own, timestamp_body(col): the value without those suffixes (col__body).
+    2. timestamp_canon(col) recognises the form of the (trimmed, non-missing) value and rewrites it
+       as 'form|year|month|day|hour|minute|second|fraction|zone|ampm', or NULL when no form fits.
+    3. timestamp_parts(col) splits col__canon into typed part columns col__form, col__y, col__m, ...
+    4. timestamp_from_parts(col) validates the parts (month 1-12, day within the month, hour,
+       minute, second) and builds the UTC timestamp; NULL when a part is out of range.
+    5. timestamp_in_range(col): the timestamp, or NULL outside [min_valid_timestamp, max_valid_timestamp);
+       timestamp_failure(col) says why a present value became NULL (the value log quarantines it).
 
-    Forms (the first field):
-      iso           2025-05-20, 2025-05-20 08:42, 2025-05-20 08:42:13[.123]        (no change)
-      iso_variant   2025-05-20T08:42:13Z, 2025-5-20 8:42, 2025/05/20, offsets +02:00 (converted to UTC)
-      day_first     20/05/2025 8:42, 20-05-2025 08:42:13, 20.05.25, 4/5/2025       (var day_first: true)
-      month_first   5/20/2025 8:42 ...                                              (var day_first: false)
-      excel_serial  45797 or 45797.3625: days since 1899-12-30, within [excel_serial_min, excel_serial_max]
-    Two-digit years are 20YY.
+    Forms (col__form; the value log's rule is 'timestamp_' || form for every form but iso):
+      iso           2025-05-20, 2025-05-20 08:42, 2025-05-20 08:42:13[.123456789]      (kept as it is)
+      iso_variant   2025-05-20T08:42:13Z, 2025-5-20 8:42, 2025/05/20, 2025-05-20T10:42:13.5+02:00,
+                    2025-05-20 08:42:13+02 (PostgreSQL's own output), 2025-05-20 8:42 PM
+      day_first     20/05/2025 8:42, 20-05-2025 08:42:13, 20.05.25, 4/5/2025 10:55:00 PM
+      month_first   05/20/2025 08:42:13 PM, 5/20/25 8:42 pm, 5/20/2025, 8:42:13 PM, 01/23/2018
+      month_name    20-May-2025, 20/May/25 8:42 AM (Jira), 20 September 2025 14:00,
+                    May 20, 2025 8:42 PM, Tue, 20 May 2025 08:42:13 +0000 (RFC 2822), 20 May 2025 08:42 GMT
+      excel_serial  45797 or 45797.3625: days since 1899-12-30, within [excel_serial_min, excel_serial_max];
+                    rounded to the second, or to the millisecond when the serial has 8 or more decimals
+    The time may follow the date after a space, a 'T' or ', '; seconds and a fraction (up to 9 digits,
+    stored to the microsecond) are optional; a 12-hour clock ends in AM/PM (any case, with or without a
+    space; 12 AM is midnight); a zone is Z, UTC, GMT, +HH:MM, +HHMM or +HH. Month names are English.
+    Two-digit years are 20YY; four-digit years are taken as written.
+
+    Day and month. Whether 04/05/2025 is the 4th of May or the 5th of April is decided per column
+    and per shape (the separator and the clock: '/ 24h', '/ 12h', '- date'...; date_order_shape) by
+    the profile, from the evidence of the whole export (orchestrator/profile.py), and loaded with the
+    raw tables as the source table `date_orders`. A shape the profile did not decide (an analyst's own
+    raw data) is read with the project's `day_first`.
+
+    Time zones. A value with a zone is converted to UTC with its offset. A naive value is read in the
+    project's `source_timezone` (default 'UTC': taken as written) and converted to UTC. Every stored
+    timestamp is UTC.
 -#}
 
+{% macro _time_pattern() -%}
+    ([ T]|, )[0-9]{1,2}:[0-9]{2}(:[0-9]{2}([.,][0-9]{1,9})?)?( ?[AaPp][Mm]| ?(Z|UTC|GMT|[+-][0-9]{2}(:?[0-9]{2})?))?
+{%- endmacro %}
+
+{% macro _month_pattern() -%}
+    (january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sept|sep|oct|nov|dec)
+{%- endmacro %}
+
 {% macro timestamp_patterns() -%}
+    {%- set time = _time_pattern() -%}
+    {%- set weekday = '((mon|tue|wed|thu|fri|sat|sun)[a-z]*,? )?' -%}
     {{ return({
         'iso_strict': '^[0-9]{4}-[0-9]{2}-[0-9]{2}( [0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?)?$',
-        'iso_any': '^([0-9]{4})[-/.]([0-9]{1,2})[-/.]([0-9]{1,2})(?:[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?)? ?(Z|[+-][0-9]{2}:?[0-9]{2})?$',
-        'slashed': '^([0-9]{1,2})[-/.]([0-9]{1,2})[-/.]([0-9]{4}|[0-9]{2})(?:[ T]([0-9]{1,2}):([0-9]{2})(?::([0-9]{2})(?:[.,]([0-9]{1,9}))?)?)?$',
-        'excel': '^[0-9]{5}([.][0-9]{1,12})?$',
+        'iso_any': '^[0-9]{4}[-/.][0-9]{1,2}[-/.][0-9]{1,2}(' ~ time ~ ')?$',
+        'slashed': '^[0-9]{1,2}[-/.][0-9]{1,2}[-/.]([0-9]{4}|[0-9]{2})(' ~ time ~ ')?$',
+        'named_dmy': '(?i)^' ~ weekday ~ '[0-9]{1,2}[-/ ]' ~ _month_pattern() ~ '[-/ ]([0-9]{4}|[0-9]{2})(' ~ time ~ ')?$',
+        'named_mdy': '(?i)^' ~ weekday ~ _month_pattern() ~ ' [0-9]{1,2},? [0-9]{4}(' ~ time ~ ')?$',
+        'excel': '^[0-9]{5}([.][0-9]{1,17})?$',
     }) }}
 {%- endmacro %}
 
-{# The form name of a trimmed, non-missing value, or NULL when no supported form fits. #}
-{% macro timestamp_form(text) -%}
-    {%- set p = timestamp_patterns() -%}
-    case
-        when {{ regex_test(text, p.iso_strict) }} then 'iso'
-        when {{ regex_test(text, p.iso_any) }} then 'iso_variant'
-        when {{ regex_test(text, p.slashed) }} then '{{ "day_first" if var("day_first") else "month_first" }}'
-        when {{ regex_test(text, p.excel) }} then 'excel_serial'
-    end
+{#- The key of a value's day/month shape: the date separator and the clock ('/ 24h', '- 12h',
+    '. date'). The profile computes the same key from the same value (profile.order_shape_key). -#}
+{% macro date_order_shape(text) -%}
+    (case when substr({{ text }}, 2, 1) in ('/', '-', '.') then substr({{ text }}, 2, 1) else substr({{ text }}, 3, 1) end
+     || case when upper({{ text }}) like '%AM' or upper({{ text }}) like '%PM' then ' 12h'
+             when {{ text }} like '%:%' then ' 24h' else ' date' end)
 {%- endmacro %}
 
-{% macro timestamp_canon(text) -%}
-    {{ evaluate_once(_timestamp_canon(text)) }}
+{#- The profile's decision for column `raw_col` (as exported), joined per row on the value's shape.
+    The model defines the CTE `date_orders` (the source table, filtered to its own table). -#}
+{% macro date_order_join(col, raw_col, relation='trimmed') -%}
+    left join date_orders as {{ col }}__order
+        on {{ col }}__order.column_name = '{{ raw_col }}'
+        and {{ col }}__order.shape = {{ date_order_shape(relation ~ '.' ~ col) }}
+{%- endmacro %}
+
+{# Step 1: col__zone (the zone suffix as written, '' when none), col__ampm ('A', 'P' or ''), col__day_first. #}
+{% macro timestamp_shape(col, relation='trimmed') -%}
+    {%- set t = relation ~ '.' ~ col -%}
+    {%- set zone -%}
+        {#- a cheap test of the sign's position first: ISO values never reach a regex here -#}
+        case
+            when {{ t }} not like '%:%' then ''
+            when upper(right({{ t }}, 2)) in ('AM', 'PM') then ''
+            when substr({{ t }}, length({{ t }}) - 5, 1) in ('+', '-')
+             and {{ regex_test(t, ':[0-9]{2}([.,][0-9]+)? ?[+-][0-9]{2}:[0-9]{2}$') }} then right({{ t }}, 6)
+            when substr({{ t }}, length({{ t }}) - 4, 1) in ('+', '-')
+             and {{ regex_test(t, ':[0-9]{2}([.,][0-9]+)? ?[+-][0-9]{4}$') }} then right({{ t }}, 5)
+            when substr({{ t }}, length({{ t }}) - 2, 1) in ('+', '-')
+             and {{ regex_test(t, ':[0-9]{2}([.,][0-9]+)? ?[+-][0-9]{2}$') }} then right({{ t }}, 3)
+            when upper(right({{ t }}, 3)) in ('UTC', 'GMT') then right({{ t }}, 3)
+            when upper(right({{ t }}, 1)) = 'Z' then right({{ t }}, 1)
+            else ''
+        end
+    {%- endset -%}
+    {{ evaluate_once(zone) }} as {{ col }}__zone,
+    case when upper(right({{ t }}, 2)) in ('AM', 'PM') then upper(left(right({{ t }}, 2), 1)) else '' end as {{ col }}__ampm,
+    coalesce({{ col }}__order.day_first, {{ 'true' if var('day_first') else 'false' }}) as {{ col }}__day_first
+{%- endmacro %}
+
+{#- Step 1b: col__body, the value without its zone and AM/PM suffixes and a leading weekday, ', ' as ' '. -#}
+{% macro timestamp_body(col) -%}
+    {%- set suffix = "length(" ~ col ~ "__zone) + case when " ~ col ~ "__ampm <> '' then 2 else 0 end" -%}
+    {%- set body = "replace(rtrim(left(" ~ col ~ ", length(" ~ col ~ ") - (" ~ suffix ~ "))), ', ', ' ')" -%}
+    {%- set stripped -%}
+        case
+            when {{ col }} is null then null
+            when lower(left({{ col }}, 3)) in ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')
+                then ltrim(substr({{ body }}, position(' ' in {{ body }})))
+            else {{ body }}
+        end
+    {%- endset -%}
+    {{ evaluate_once(stripped) }} as {{ col }}__body
+{%- endmacro %}
+
+{% macro timestamp_canon(col) -%}
+    {{ evaluate_once(_timestamp_canon(col)) }}
 {%- endmacro %}
 
 {#-
-    The canonical text without capture groups: once a plain regex match has established the form,
-    the separators (- / . : space T ,) become '|' and split_part picks the fields. PostgreSQL's regex
-    engine is about 25 times slower with capture groups than with a plain match; this way both
-    engines only ever run plain matches.
+    Step 2. The canonical text without capture groups: once a plain regex match on the value has
+    established the form, the separators of its body (- / . : space T ,) become '|' and split_part
+    picks the fields. PostgreSQL's regex engine is about 25 times slower with capture groups than
+    with a plain match; this way both engines only ever run plain matches.
 -#}
-{% macro _timestamp_canon(text) -%}
+{% macro _timestamp_canon(col) -%}
     {%- set p = timestamp_patterns() -%}
-    {%- set zone -%}
-        (case
-            when {{ regex_test(text, '[+-][0-9]{2}:[0-9]{2}$') }} then right({{ text }}, 6)
-            when {{ regex_test(text, '[+-][0-9]{4}$') }} then right({{ text }}, 5)
-            when {{ text }} like '%Z' then 'Z'
-            else ''
-        end)
-    {%- endset -%}
-    {%- set body = "rtrim(left(" ~ text ~ ", length(" ~ text ~ ") - length(" ~ zone ~ ")))" -%}
+    {%- set iso_bars = "translate(" ~ col ~ "__body, '-/.: T,', '|||||||')" -%}
+    {#- month names hold a T (OCT, AUGUST): their bars come without it -#}
+    {%- set named_bars = "translate(" ~ col ~ "__body, '-/.: ', '|||||')" -%}
+    {%- set tail = col ~ "__zone || '|' || " ~ col ~ "__ampm" -%}
     case
-        when {{ regex_test(text, p.iso_strict) }}
-            then {{ _canon_fields("'iso'", _separators_to_bars(text), [1, 2, 3], "''") }}
-        when {{ regex_test(text, p.iso_any) }}
-            then {{ _canon_fields("'iso_variant'", _separators_to_bars(body), [1, 2, 3], zone) }}
-        when {{ regex_test(text, p.slashed) }}
-        {%- if var('day_first') %}
-            then {{ _canon_fields("'day_first'", _separators_to_bars(text), [3, 2, 1], "''") }}
-        {%- else %}
-            then {{ _canon_fields("'month_first'", _separators_to_bars(text), [3, 1, 2], "''") }}
-        {%- endif %}
-        when {{ regex_test(text, p.excel) }}
-            then 'excel_serial|' || {{ text }}
+        when {{ regex_test(col, p.iso_strict) }}
+            then {{ _canon_fields("'iso'", "translate(" ~ col ~ ", '-/.: T,', '|||||||')", [1, 2, 3], "'|'") }}
+        when {{ regex_test(col, p.iso_any) }}
+            then {{ _canon_fields("'iso_variant'", iso_bars, [1, 2, 3], tail) }}
+        when {{ regex_test(col, p.slashed) }} then
+            case when {{ col }}__day_first
+                then {{ _canon_fields("'day_first'", iso_bars, [3, 2, 1], tail) }}
+                else {{ _canon_fields("'month_first'", iso_bars, [3, 1, 2], tail) }}
+            end
+        when {{ regex_test(col, p.named_dmy) }}
+            then {{ _canon_fields("'month_name'", named_bars, [3, 'mon2', 1], tail) }}
+        when {{ regex_test(col, p.named_mdy) }}
+            then {{ _canon_fields("'month_name'", named_bars, [3, 'mon1', 2], tail) }}
+        when {{ regex_test(col, p.excel) }}
+            then 'excel_serial|' || {{ col }}
     end
 {%- endmacro %}
 
-{% macro _separators_to_bars(text) -%}
-    translate({{ text }}, '-/.: T,', '|||||||')
-{%- endmacro %}
-
-{#- form|year|month|day|hour|minute|second|fraction|zone from bar-separated fields; date_order gives
-    the field numbers of year, month and day; time fields are 4 to 7. -#}
-{% macro _canon_fields(form, bars, date_order, zone) -%}
+{#- form|year|month|day|hour|minute|second|fraction|zone|ampm from bar-separated fields; date_order
+    gives the field numbers of year, month and day ('monN': field N holds an English month name);
+    time fields are 4 to 7. -#}
+{% macro _canon_fields(form, bars, date_order, tail) -%}
     {{ form }}
-    {%- for n in date_order + [4, 5, 6, 7] %} || '|' || split_part({{ bars }}, '|', {{ n }}){% endfor %}
-    || '|' || {{ zone }}
+    {%- for n in date_order + [4, 5, 6, 7] %} || '|' || {% if n is string -%}
+        cast(cast((position(lower(left(split_part({{ bars }}, '|', {{ n[3:] }}), 3)) in 'janfebmaraprmayjunjulaugsepoctnovdec') + 2) / 3 as integer) as varchar)
+    {%- else -%}
+        split_part({{ bars }}, '|', {{ n }})
+    {%- endif %}{% endfor %}
+    || '|' || {{ tail }}
 {%- endmacro %}
 
 {% macro _days_in_month(y, m) -%}
@@ -97,31 +173,56 @@
     end
 {%- endmacro %}
 
-{# Step 2: the typed parts of canonical column `col`__canon, as columns col__form, col__y, ... #}
+{# Step 3: the typed parts of canonical column `col`__canon, as columns col__form, col__y, ... #}
 {% macro timestamp_parts(col) -%}
-    {#- evaluate_once: the parts are read many times by timestamp_from_parts; compute them once #}
-    {{ evaluate_once("split_part(" ~ col ~ "__canon, '|', 1)") }} as {{ col }}__form,
+    {%- set c = col ~ "__canon" -%}
+    {%- set is_serial = "split_part(" ~ c ~ ", '|', 1) = 'excel_serial'" -%}
+    {%- set ampm = "split_part(" ~ c ~ ", '|', 10)" -%}
+    {%- set zone = "upper(split_part(" ~ c ~ ", '|', 9))" -%}
+    {%- set hour = "cast(nullif(split_part(" ~ c ~ ", '|', 5), '') as integer)" -%}
+    {#- evaluate_once: the parts are read many times by timestamp_from_parts; compute them once -#}
+    {{ evaluate_once("case when " ~ col ~ " is not null then coalesce(split_part(" ~ c ~ ", '|', 1), 'unparseable') end") }} as {{ col }}__form,
     {#- a two-digit year is 20YY; a four-digit one (0001 included) is taken as written -#}
-    cast(case when split_part({{ col }}__canon, '|', 1) <> 'excel_serial'
-              then (case when length(split_part({{ col }}__canon, '|', 2)) = 2 then '20' else '' end)
-                   || split_part({{ col }}__canon, '|', 2) end as integer) as {{ col }}__y,
-    {%- for name, n in [('m', 3), ('d', 4), ('hh', 5), ('mi', 6), ('ss', 7)] %}
-    cast(case when split_part({{ col }}__canon, '|', 1) <> 'excel_serial'
-              then nullif(split_part({{ col }}__canon, '|', {{ n }}), '') end as integer) as {{ col }}__{{ name }},
+    cast(case when not {{ is_serial }}
+              then (case when length(split_part({{ c }}, '|', 2)) = 2 then '20' else '' end)
+                   || split_part({{ c }}, '|', 2) end as integer) as {{ col }}__y,
+    {%- for name, n in [('m', 3), ('d', 4), ('mi', 6), ('ss', 7)] %}
+    cast(case when not {{ is_serial }}
+              then nullif(split_part({{ c }}, '|', {{ n }}), '') end as integer) as {{ col }}__{{ name }},
     {%- endfor %}
-    coalesce(cast(nullif('0.' || split_part({{ col }}__canon, '|', 8), '0.') as float8), 0) as {{ col }}__frac,
+    {#- a 12-hour clock: 1-12 AM/PM (0 AM too), 12 AM is 0, 1 PM is 13; any other hour with AM/PM is invalid (99) -#}
     case
-        when split_part({{ col }}__canon, '|', 9) like '+%' or split_part({{ col }}__canon, '|', 9) like '-%' then
-            (case when split_part({{ col }}__canon, '|', 9) like '-%' then -1 else 1 end)
-            * (cast(substr(split_part({{ col }}__canon, '|', 9), 2, 2) as integer) * 60
-               + cast(right(split_part({{ col }}__canon, '|', 9), 2) as integer))
+        when {{ is_serial }} then null
+        when {{ ampm }} = '' then {{ hour }}
+        when {{ hour }} > 12 then 99
+        when {{ ampm }} = 'P' and {{ hour }} < 12 then {{ hour }} + 12
+        when {{ ampm }} = 'A' and {{ hour }} = 12 then 0
+        else {{ hour }}
+    end as {{ col }}__hh,
+    coalesce(cast(nullif('0.' || split_part({{ c }}, '|', 8), '0.') as float8), 0) as {{ col }}__frac,
+    {{ zone }} <> '' as {{ col }}__has_zone,
+    case
+        when {{ zone }} like '+%' or {{ zone }} like '-%' then
+            (case when {{ zone }} like '-%' then -1 else 1 end)
+            * (cast(substr({{ zone }}, 2, 2) as integer) * 60
+               + case when length({{ zone }}) > 3 then cast(right({{ zone }}, 2) as integer) else 0 end)
         else 0
     end as {{ col }}__zone_minutes,
-    cast(case when split_part({{ col }}__canon, '|', 1) = 'excel_serial'
-              then split_part({{ col }}__canon, '|', 2) end as float8) as {{ col }}__serial
+    cast(case when {{ is_serial }} then split_part({{ c }}, '|', 2) end as float8) as {{ col }}__serial,
+    case when {{ is_serial }} then length(split_part(split_part({{ c }}, '|', 2), '.', 2)) end as {{ col }}__serial_decimals
 {%- endmacro %}
 
-{# Step 3: the timestamp (UTC when the value had a zone) from the parts of `col`, or NULL. #}
+{# A naive timestamp read in the project's source_timezone, as UTC (nothing to do for UTC). #}
+{% macro local_to_utc(ts) -%}
+    {%- set zone = var('source_timezone', 'UTC') -%}
+    {%- if zone | upper in ('UTC', 'ETC/UTC', 'Z', 'GMT') -%}
+        {{ ts }}
+    {%- else -%}
+        ((({{ ts }}) at time zone '{{ zone | replace("'", "''") }}') at time zone 'UTC')
+    {%- endif -%}
+{%- endmacro %}
+
+{# Step 4: the timestamp (UTC) from the parts of `col`, or NULL. #}
 {% macro timestamp_from_parts(col) -%}
     {%- set y = col ~ "__y" -%}
     {%- set m = col ~ "__m" -%}
@@ -136,24 +237,30 @@
     {%- set serial_ok -%}
         ({{ col }}__serial between {{ var('excel_serial_min') }} and {{ var('excel_serial_max') }})
     {%- endset -%}
+    {#- Excel keeps a typed time as a binary fraction of a day: round it to what a person typed -#}
+    {%- set serial_seconds -%}
+        (case when {{ serial_ok }} then {{ col }}__serial else 25569 end - 25569) * 86400
+    {%- endset -%}
     case
         when {{ serial_ok }} then
-            {{ epoch_to_timestamp("(case when " ~ serial_ok ~ " then " ~ col ~ "__serial else 25569 end - 25569) * 86400") }}
+            {{ local_to_utc(epoch_to_timestamp(
+                "case when " ~ col ~ "__serial_decimals >= 8 then round(" ~ serial_seconds ~ " * 1000) / 1000 "
+                ~ "else round(" ~ serial_seconds ~ ") end")) }}
         when {{ valid }} then
             {#- the arguments are guarded as well where constant folding may evaluate this branch for
                 invalid rows (engine.sql, guarded) -#}
-            {{ add_minutes(
-                "make_timestamp(" ~ guarded(valid, y, "2000") ~ ", "
+            {%- set local = "make_timestamp(" ~ guarded(valid, y, "2000") ~ ", "
                 ~ guarded(valid, m, "1") ~ ", "
                 ~ guarded(valid, d, "1") ~ ", "
                 ~ guarded(valid, hh, "0") ~ ", "
                 ~ guarded(valid, mi, "0") ~ ", "
-                ~ guarded(valid, ss ~ " + " ~ col ~ "__frac", "0") ~ ")",
-                "-" ~ col ~ "__zone_minutes") }}
+                ~ guarded(valid, ss ~ " + " ~ col ~ "__frac", "0") ~ ")" %}
+            case when {{ col }}__has_zone then {{ add_minutes(local, "-" ~ col ~ "__zone_minutes") }}
+                 else {{ local_to_utc(local) }} end
     end
 {%- endmacro %}
 
-{# Step 4: the timestamp in `col`, or NULL when it lies outside the plausible range. #}
+{# Step 5: the timestamp in `col`, or NULL when it lies outside the plausible range. #}
 {% macro timestamp_in_range(col) -%}
     case
         when {{ col }} >= cast('{{ var("min_valid_timestamp") }}' as timestamp)
@@ -163,21 +270,21 @@
 {%- endmacro %}
 
 {#
-    Why a present timestamp value could not be cleaned: unparseable_timestamp (no form fits),
-    timestamp_out_of_range (a date outside the plausible range, judged by its year, or an Excel
-    serial outside the serial range), invalid_timestamp (a part out of range: 31/02, month 13).
+    Why a present timestamp value of `col` is NULL, from the parsed CTE's columns col (the timestamp
+    before the range check), col__form and col__y: unparseable_timestamp (no form fits),
+    timestamp_out_of_range (outside the plausible range, judged by the year when the date itself is
+    invalid, or an Excel serial outside the serial range), invalid_timestamp (a part out of range:
+    31/02, month 13, 13 PM); NULL when the value is clean or missing.
 #}
-{% macro timestamp_failure(text) -%}
-    {%- set canon = _timestamp_canon(text) -%}
-    {%- set year_part = "cast(split_part(" ~ canon ~ ", '|', 2) as integer)" -%}
-    {%- set year = "(case when length(split_part(" ~ canon ~ ", '|', 2)) = 2 then 2000 + " ~ year_part ~ " else " ~ year_part ~ " end)" -%}
+{% macro timestamp_failure(col) -%}
     case
-        when not ({{ regex_test(text, timestamp_patterns().iso_any) }} or {{ regex_test(text, timestamp_patterns().slashed) }}
-                  or {{ regex_test(text, timestamp_patterns().excel) }}) then 'unparseable_timestamp'
-        when split_part({{ canon }}, '|', 1) = 'excel_serial' then 'timestamp_out_of_range'
-        when {{ year }} < {{ var('min_valid_timestamp')[:4] | int }}
-          or {{ year }} >= {{ var('max_valid_timestamp')[:4] | int }}
-            then 'timestamp_out_of_range'
+        when {{ col }}__form is null then null
+        when {{ col }}__form = 'unparseable' then 'unparseable_timestamp'
+        when {{ col }} is not null then
+            case when {{ timestamp_in_range(col) }} is null then 'timestamp_out_of_range' end
+        when {{ col }}__form = 'excel_serial' then 'timestamp_out_of_range'
+        when {{ col }}__y < {{ var('min_valid_timestamp')[:4] | int }}
+          or {{ col }}__y >= {{ var('max_valid_timestamp')[:4] | int }} then 'timestamp_out_of_range'
         else 'invalid_timestamp'
     end
 {%- endmacro %}

@@ -9,9 +9,10 @@
 
     columns: a list of [clean column, raw column, kind]; kinds:
       text        trimmed; empty, blank and sentinel values to NULL
-      vocabulary  text, then mapped to a canonical value (seeds/*_map.csv)
-      timestamp   text, then parsed (macros/cleaning/timestamps.sql)
-      number      text, then parsed; a decimal comma is accepted
+      folded      text, then case variants folded to the export's most frequent spelling (status)
+      vocabulary  text, then mapped through a seed (priority: P1-P4; category only if the user maps it)
+      timestamp   text, then parsed; the staging model says how (col__form) or why not (col__failure)
+      number      text, then parsed (col__form: plain, decimal_comma, thousands_*)
       boolean     text, then parsed (macros/cleaning/values.sql)
 -#}
 
@@ -23,6 +24,12 @@ joined as (
         raw.source_row,
         stg.{{ key }} as row_key,
         {%- for col in columns %}
+        {%- if col[2] in ('timestamp', 'number') %}
+        stg.{{ col[0] }}__form as form__{{ col[0] }},
+        {%- endif %}
+        {%- if col[2] == 'timestamp' %}
+        stg.{{ col[0] }}__failure as failure__{{ col[0] }},
+        {%- endif %}
         raw."{{ col[1] }}" as raw__{{ col[0] }},
         stg.{{ col[0] }} as clean__{{ col[0] }}{{ "," if not loop.last }}
         {%- endfor %}
@@ -40,16 +47,6 @@ trimmed as (
     from joined
 ),
 
-classified as (
-    select
-        *,
-        {%- for col in columns if col[2] == 'timestamp' %}
-        {{ timestamp_form("trim__" ~ col[0]) }} as form__{{ col[0] }},
-        {%- endfor %}
-        1 as _classified
-    from trimmed
-),
-
 logged as (
     {%- for col in columns %}
     {%- set c = col[0] %}
@@ -62,7 +59,7 @@ logged as (
         cast(clean__{{ c }} as varchar) as clean_value,
         {{ _change_rule(c, col[2]) }} as rule,
         {{ _failure_reason(c, col[2]) }} as reason
-    from classified
+    from trimmed
     where raw__{{ c }} is not null
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
@@ -80,8 +77,14 @@ where rule is not null or reason is not null
         when clean__{{ c }} is null then null
         {%- if kind == 'timestamp' %}
         when form__{{ c }} <> 'iso' then 'timestamp_' || form__{{ c }}
+        {%- if var('source_timezone', 'UTC') | upper not in ('UTC', 'ETC/UTC', 'Z', 'GMT') %}
+        when form__{{ c }} = 'iso' then 'timestamp_to_utc'
+        {%- endif %}
         {%- elif kind == 'number' %}
-        when trim__{{ c }} like '%,%' then 'decimal_comma'
+        when form__{{ c }} = 'decimal_comma' then 'decimal_comma'
+        when form__{{ c }} like 'thousands%' then 'thousands_separator'
+        {%- elif kind == 'folded' %}
+        when clean__{{ c }} <> trim__{{ c }} then 'case_folded'
         {%- elif kind == 'vocabulary' %}
         when clean__{{ c }} <> trim__{{ c }} then 'vocabulary_mapped'
         {%- endif %}
@@ -92,16 +95,12 @@ where rule is not null or reason is not null
 
 {# Why a present value could not be cleaned (the value is NULL in the marts), or NULL. #}
 {% macro _failure_reason(c, kind) -%}
-    {%- if kind in ('timestamp', 'number', 'boolean') -%}
+    {%- if kind == 'timestamp' -%}
+    failure__{{ c }}
+    {%- elif kind in ('number', 'boolean') -%}
     case
         when clean__{{ c }} is not null or null_rule__{{ c }} is not null then null
-        {%- if kind == 'timestamp' %}
-        else {{ timestamp_failure("trim__" ~ c) }}
-        {%- elif kind == 'number' %}
-        else 'unparseable_number'
-        {%- else %}
-        else 'unparseable_boolean'
-        {%- endif %}
+        else 'unparseable_{{ kind }}'
     end
     {%- else -%}
     cast(null as varchar)

@@ -1,8 +1,54 @@
 {#- Numbers and booleans, from trimmed, non-missing text (see nullify). -#}
 
-{# A number; the decimal separator may be a point or a comma ('1,5'). NULL when it is not a number. #}
-{% macro parse_number(text, type='numeric(18,4)') -%}
-    cast(case when {{ regex_test(text, '^[+-]?[0-9]{1,12}([.,][0-9]{1,6})?$') }} then replace({{ text }}, ',', '.') end as {{ type }})
+{#-
+    The forms of a number a spreadsheet or a database writes, each a plain regex test; the value is
+    a float8, so every digit an export holds is kept (SQLite's REAL values reach the raw tables
+    with the digits that round-trip, orchestrator/load.py):
+      plain                 2, -0.5, +3, .25, 0.216666666666667, 1.5e-05, 1E3
+      decimal_comma         1,5   -0,25   3871,691111
+      thousands_separator   1,234.5   1,234,567   1.234,5   1.234.567   1 234,5
+    A lone comma ('1,234') is a decimal comma: the reading European exports mean. Anything else
+    (letters, two decimal separators, groups that are not three digits) is not a number: NULL.
+    Overlong digit strings and exponents beyond 99 are refused rather than overflowing float8.
+-#}
+{% macro number_patterns() -%}
+    {{ return({
+        'plain': '^[+-]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eE][+-]?[0-9]{1,2})?$',
+        'decimal_comma': '^[+-]?[0-9]*,[0-9]+$',
+        'thousands_comma': '^[+-]?[0-9]{1,3}(,[0-9]{3})+([.][0-9]+)?$',
+        'thousands_dot': '^[+-]?[0-9]{1,3}([.][0-9]{3})+(,[0-9]+)?$',
+        'thousands_space': '^[+-]?[0-9]{1,3}( [0-9]{3})+([.,][0-9]+)?$',
+    }) }}
+{%- endmacro %}
+
+{# The form of a trimmed, non-missing number ('plain', 'decimal_comma', 'thousands_comma', ...), or NULL. #}
+{% macro number_form(text) -%}
+    {%- set p = number_patterns() -%}
+    {%- set form -%}
+    case
+        when length({{ text }}) > 40 then null
+        {%- for name in ['plain', 'decimal_comma', 'thousands_comma', 'thousands_dot', 'thousands_space'] %}
+        when {{ regex_test(text, p[name]) }} then '{{ name }}'
+        {%- endfor %}
+    end
+    {%- endset -%}
+    {{ evaluate_once(form) }}
+{%- endmacro %}
+
+{# The float8 of `text` in number form `form` (number_form); NULL when the form is NULL. #}
+{% macro number_from_form(text, form) -%}
+    cast(case {{ form }}
+        when 'plain' then {{ text }}
+        when 'decimal_comma' then replace({{ text }}, ',', '.')
+        when 'thousands_comma' then replace({{ text }}, ',', '')
+        when 'thousands_dot' then replace(replace({{ text }}, '.', ''), ',', '.')
+        when 'thousands_space' then replace(replace({{ text }}, ' ', ''), ',', '.')
+    end as float8)
+{%- endmacro %}
+
+{# A number as float8; NULL when the text is none of the forms above. #}
+{% macro parse_number(text) -%}
+    {{ number_from_form(text, number_form(text)) }}
 {%- endmacro %}
 
 {% macro boolean_tokens() -%}

@@ -4,7 +4,7 @@
 {%- set tickets = [
     ['ticket_id', 'TKT-Ticket ID', 'text'],
     ['title', 'TKT-Title', 'text'],
-    ['status', 'TKT-Status', 'vocabulary'],
+    ['status', 'TKT-Status', 'folded'],
     ['priority', 'TKT-Priority', 'vocabulary'],
     ['category', 'TKT-Category', 'vocabulary'],
     ['team', 'TKT-Team', 'text'],

@@ -6,6 +6,11 @@ source as (
     select * from {{ source('servicedesk', 'comments') }}
 ),
 
+date_orders as (
+    select * from {{ source('servicedesk', 'date_orders') }}
+    where table_name = 'comments'
+),
+
 trimmed as (
     select
         source_row,
@@ -18,11 +23,26 @@ trimmed as (
     from source
 ),
 
+shaped as (
+    select
+        trimmed.*,
+        {{ timestamp_shape('created_at') }}
+    from trimmed
+    {{ date_order_join('created_at', 'CT-CREATED-TIME') }}
+),
+
+stripped as (
+    select
+        *,
+        {{ timestamp_body('created_at') }}
+    from shaped
+),
+
 canonical as (
     select
         *,
         {{ timestamp_canon('created_at') }} as created_at__canon
-    from trimmed
+    from stripped
 ),
 
 timestamp_parts as (
@@ -40,7 +60,9 @@ parsed as (
         author,
         body,
         {{ parse_boolean('is_customer_visible') }} as is_customer_visible,
-        {{ timestamp_from_parts('created_at') }} as created_at
+        {{ timestamp_from_parts('created_at') }} as created_at,
+        created_at__form,
+        created_at__y
     from timestamp_parts
 ),
 
@@ -52,7 +74,9 @@ final as (
         author,
         body,
         is_customer_visible,
-        {{ timestamp_in_range('created_at') }} as created_at
+        {{ timestamp_in_range('created_at') }} as created_at,
+        created_at__form,
+        {{ timestamp_failure('created_at') }} as created_at__failure
     from parsed
 )
 

@@ -1,5 +1,9 @@
 -- One row per source row of the tickets export, cleaned: text trimmed, empty strings and sentinels
--- as NULL, vocabularies mapped, dates as real timestamps, the SLA flag as a boolean.
+-- as NULL, dates as real UTC timestamps, the SLA flag as a boolean. Vocabularies stay the user's:
+-- status keeps the export's spelling (case variants folded to the most frequent spelling) and gains
+-- status_group from seeds/status_map.csv; priority is P1-P4 from seeds/priority_map.csv with the
+-- export's value kept in priority_raw; category and team are kept as written (a map in
+-- seeds/category_map.csv applies only when the user adds one).
 -- Unparseable values become NULL here; int_servicedesk__value_changes lists them (quarantine)
 -- and every other value the cleaning changed (audit).
 
@@ -7,6 +11,11 @@ with
 
 source as (
     select * from {{ source('servicedesk', 'tickets') }}
+),
+
+date_orders as (
+    select * from {{ source('servicedesk', 'date_orders') }}
+    where table_name = 'tickets'
 ),
 
 status_map as (
@@ -39,6 +48,41 @@ trimmed as (
     from source
 ),
 
+-- the export's spellings of each status, the most frequent spelling of each case-insensitive value first
+status_spellings as (
+    select
+        lower(status) as status_key,
+        status,
+        row_number() over (partition by lower(status) order by count(*) desc, status) as spelling_rank
+    from trimmed
+    where status is not null
+    group by 1, 2
+),
+
+shaped as (
+    select
+        trimmed.*,
+        {{ timestamp_shape('created_at') }},
+        {{ timestamp_shape('first_response_at') }},
+        {{ timestamp_shape('resolved_at') }},
+        {{ timestamp_shape('closed_at') }}
+    from trimmed
+    {{ date_order_join('created_at', 'TKT-Created Time') }}
+    {{ date_order_join('first_response_at', 'TKT-Actual Response Date') }}
+    {{ date_order_join('resolved_at', 'TKT-Actual Resolution Date') }}
+    {{ date_order_join('closed_at', 'TKT-Closed Time') }}
+),
+
+stripped as (
+    select
+        *,
+        {{ timestamp_body('created_at') }},
+        {{ timestamp_body('first_response_at') }},
+        {{ timestamp_body('resolved_at') }},
+        {{ timestamp_body('closed_at') }}
+    from shaped
+),
+
 canonical as (
     select
         *,
@@ -46,7 +90,7 @@ canonical as (
         {{ timestamp_canon('first_response_at') }} as first_response_at__canon,
         {{ timestamp_canon('resolved_at') }} as resolved_at__canon,
         {{ timestamp_canon('closed_at') }} as closed_at__canon
-    from trimmed
+    from stripped
 ),
 
 timestamp_parts as (
@@ -70,10 +114,11 @@ parsed as (
         team,
         assigned_to,
         {{ parse_boolean('is_sla_met') }} as is_sla_met,
-        {{ timestamp_from_parts('created_at') }} as created_at,
-        {{ timestamp_from_parts('first_response_at') }} as first_response_at,
-        {{ timestamp_from_parts('resolved_at') }} as resolved_at,
-        {{ timestamp_from_parts('closed_at') }} as closed_at
+        {%- for col in ['created_at', 'first_response_at', 'resolved_at', 'closed_at'] %}
+        {{ timestamp_from_parts(col) }} as {{ col }},
+        {{ col }}__form,
+        {{ col }}__y{{ "," if not loop.last }}
+        {%- endfor %}
     from timestamp_parts
 ),
 
@@ -82,20 +127,24 @@ final as (
         parsed.source_row,
         parsed.ticket_id,
         parsed.title,
-        coalesce(status_map.status, parsed.status) as status,
-        coalesce(priority_map.priority, parsed.priority) as priority,
+        coalesce(status_spellings.status, parsed.status) as status,
+        status_map.status_group,
+        priority_map.priority,
+        parsed.priority as priority_raw,
         coalesce(category_map.category, parsed.category) as category,
         parsed.team,
         parsed.assigned_to,
         parsed.is_sla_met,
-        parsed.status is null or status_map.status is not null as is_status_mapped,
+        parsed.status is null or status_map.status_group is not null as is_status_mapped,
         parsed.priority is null or priority_map.priority is not null as is_priority_mapped,
-        parsed.category is null or category_map.category is not null as is_category_mapped,
-        {{ timestamp_in_range('parsed.created_at') }} as created_at,
-        {{ timestamp_in_range('parsed.first_response_at') }} as first_response_at,
-        {{ timestamp_in_range('parsed.resolved_at') }} as resolved_at,
-        {{ timestamp_in_range('parsed.closed_at') }} as closed_at
+        {%- for col in ['created_at', 'first_response_at', 'resolved_at', 'closed_at'] %}
+        {{ timestamp_in_range('parsed.' ~ col) }} as {{ col }},
+        parsed.{{ col }}__form,
+        {{ timestamp_failure('parsed.' ~ col) }} as {{ col }}__failure{{ "," if not loop.last }}
+        {%- endfor %}
     from parsed
+    left join status_spellings
+        on lower(parsed.status) = status_spellings.status_key and status_spellings.spelling_rank = 1
     left join status_map on lower(parsed.status) = status_map.raw_value
     left join priority_map on lower(parsed.priority) = priority_map.raw_value
     left join category_map on lower(parsed.category) = category_map.raw_value

@@ -1,10 +1,16 @@
 -- One row per source row of the timesheets export, cleaned (see stg_servicedesk__tickets).
 -- The export has no id of its own: timesheet_id is 'TS-' followed by the source row.
+-- Hours are float8: every digit of the export is kept (macros/cleaning/values.sql).
 
 with
 
 source as (
     select * from {{ source('servicedesk', 'timesheets') }}
+),
+
+date_orders as (
+    select * from {{ source('servicedesk', 'date_orders') }}
+    where table_name = 'timesheets'
 ),
 
 trimmed as (
@@ -20,11 +26,26 @@ trimmed as (
     from source
 ),
 
+shaped as (
+    select
+        trimmed.*,
+        {{ timestamp_shape('work_date') }}
+    from trimmed
+    {{ date_order_join('work_date', 'TS-Date') }}
+),
+
+stripped as (
+    select
+        *,
+        {{ timestamp_body('work_date') }}
+    from shaped
+),
+
 canonical as (
     select
         *,
         {{ timestamp_canon('work_date') }} as work_date__canon
-    from trimmed
+    from stripped
 ),
 
 timestamp_parts as (
@@ -42,8 +63,11 @@ parsed as (
         title,
         user_name,
         category,
-        {{ parse_number('hours', 'numeric(10,2)') }} as hours,
-        {{ timestamp_from_parts('work_date') }} as work_date
+        hours,
+        {{ number_form('hours') }} as hours__form,
+        {{ timestamp_from_parts('work_date') }} as work_date,
+        work_date__form,
+        work_date__y
     from timestamp_parts
 ),
 
@@ -55,8 +79,11 @@ final as (
         title,
         user_name,
         category,
-        hours,
-        {{ timestamp_in_range('work_date') }} as work_date
+        {{ number_from_form('hours', 'hours__form') }} as hours,
+        hours__form,
+        {{ timestamp_in_range('work_date') }} as work_date,
+        work_date__form,
+        {{ timestamp_failure('work_date') }} as work_date__failure
     from parsed
 )
 
