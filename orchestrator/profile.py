@@ -844,7 +844,8 @@ def decide_orders(
        (05/20/2025); both at once is a conflict (the breaker halts: order_conflict);
     2. when it has none (every value is 12 or less in both fields): the column's other shapes,
        when they all point one way;
-    3. else the export's other date columns, when they all point one way;
+    3. else the export's other date columns of the same shape, when they all point one way; else all
+       of the export's other date columns, when they all point one way;
     4. else the project's `day_first`, with a warning: the export gives no evidence at all."""
     decided: dict[tuple[str, str, str], dict[str, Any]] = {}
     pending: list[tuple[str, str, str]] = []
@@ -881,28 +882,35 @@ def decide_orders(
     evidenced = {k: d for k, d in decided.items() if d.get("decided_by") == "evidence"}
     for key in pending:
         d = decided[key]
-        table, column, _ = key
+        table, column, shape = key
         n = d["evidence"]["ambiguous"]
+        none = f"{n:,} values are 12 or less in both fields" if n else "no value of this shape is a valid date"
         own = {v["day_first"] for k, v in evidenced.items() if k[:2] == (table, column)}
-        export = {v["day_first"] for v in evidenced.values() if v["dated"]}
+        alike = [v for k, v in evidenced.items() if k[2] == shape and v["dated"]]
+        export = [v for v in evidenced.values() if v["dated"]]
         if len(own) == 1:
             (df,) = own
-            d.update(day_first=df, decided_by="column", reason=(
-                f"{_order(df)}: no evidence of its own ({n:,} values are 12 or less in both fields); "
-                f"the column's other shapes are {_order(df)}"))  # fmt: skip
-        elif len(export) == 1 and not own:
-            (df,) = export
-            others = sorted({f"{v['table']}.{v['column']}" for v in evidenced.values() if v["dated"]})
-            shown = ", ".join(others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
-            d.update(day_first=df, decided_by="export", reason=(
-                f"{_order(df)}: no evidence in this column ({n:,} values are 12 or less in both fields); "
-                f"the export's other date columns are {_order(df)} ({shown})"))  # fmt: skip
+            d.update(
+                day_first=df,
+                decided_by="column",
+                reason=(f"{_order(df)}: no evidence of its own ({none}); the column's other shapes are {_order(df)}"),
+            )
+            continue
+        for others, what in ((alike, "dates of this shape"), (export, "date columns")):
+            orders = {v["day_first"] for v in others}
+            if len(orders) == 1 and not own:
+                (df,) = orders
+                names = sorted({f"{v['table']}.{v['column']}" for v in others})
+                shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+                d.update(day_first=df, decided_by="export", reason=(
+                    f"{_order(df)}: no evidence in this column ({none}); the export's other {what} are "
+                    f"{_order(df)} ({shown})"))  # fmt: skip
+                break
         else:
-            d.update(day_first=day_first, decided_by="default", warn=True, reason=(
-                f"{_order(day_first)}: the export gives no evidence ({n:,} values are 12 or less in both fields); "
-                f"the project's day_first={str(day_first).lower()} decides ({day_first_from}); "
-                f"set --var day_first={str(not day_first).lower()} if this export is "
-                f"{_order(not day_first)}"))  # fmt: skip
+            d.update(day_first=day_first, decided_by="default", warn=bool(n), reason=(
+                f"{_order(day_first)}: the export gives no evidence ({none}); the project's "
+                f"day_first={str(day_first).lower()} decides ({day_first_from}); set --var "
+                f"day_first={str(not day_first).lower()} if this export is {_order(not day_first)}"))  # fmt: skip
     return decided
 
 
@@ -1339,6 +1347,7 @@ def _n(value: int) -> str:
 def print_summary(profile: dict[str, Any], file: Any = None) -> None:
     """A readable summary for a terminal: the score, then one rich table per source table."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console(file=file, highlight=False)
@@ -1388,6 +1397,11 @@ def print_summary(profile: dict[str, Any], file: Any = None) -> None:
                 f"{c['distinct_count']:,}", fmts, span,
             )  # fmt: skip
         console.print(table)
+        for c in t["columns"]:
+            for o in (c["dates"] or {}).get("orders", []):
+                style = "yellow" if o["warn"] else "red" if o["decided_by"] == "conflict" else "dim"
+                text = escape(f"{c['name']} [{o['shape']}] read {o['reason']}")
+                console.print(f"  [{style}]{text}[/{style}]")
     b = profile.get("breaker")
     if b and b["halted"]:
         console.print(f"[bold red]Circuit breaker: {len(b['trips'])} rule(s) tripped, nothing may be loaded[/]")

@@ -14,6 +14,13 @@ from .dbt import DbtResult
 Query = Callable[[str], Sequence[Sequence[Any]]]
 
 MARTS = {"tickets": "tickets", "comments": "comments", "timesheets": "timesheets"}
+# The vocabularies mapped through a seed: (name, the export's value in the tickets mart, its flag).
+VOCABULARIES = [("status", "status", "is_status_mapped"), ("priority", "priority_raw", "is_priority_mapped")]
+SEED_FIX = {
+    "status": "add '{key}' to seeds/status_map.csv with its status_group (open, in progress, waiting, resolved, "
+    "closed, cancelled)",
+    "priority": "add '{key}' to seeds/priority_map.csv with its priority (P1-P4)",
+}
 
 
 def warehouse_figures(query: Query, schema: str, raw_schema: str) -> dict[str, Any]:
@@ -56,8 +63,14 @@ def warehouse_figures(query: Query, schema: str, raw_schema: str) -> dict[str, A
         f"select table_name, reason, count(*) from {schema}.quarantine group by 1, 2 order by 1, 3 desc"
     ):
         by_table_reason.setdefault(table, {})[reason] = n
+    unmapped = {
+        vocab: [{"value": v, "rows": n} for v, n in query(
+            f"select {raw}, count(*) from {schema}.tickets where not {flag} group by 1 order by 2 desc, 1 limit 20")]
+        for vocab, raw, flag in VOCABULARIES
+    }  # fmt: skip
     return {
         "tables": tables,
+        "unmapped": unmapped,
         "values_cleaned_by_rule": by_rule,
         "values_cleaned_by_table": by_table_rule,
         "quarantined_by_reason": by_reason,
@@ -98,6 +111,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             lines.extend(f"    {trip}" for trip in prof["trips"])
         else:
             lines.append(f"  profile     quality score {prof['score']:.1f}/100; report {prof['html']}")
+    if prof and not prof.get("halted"):
+        lines.extend(date_order_lines(prof.get("date_orders", []), prof.get("warnings", [])))
     wh = report.get("warehouse")
     if wh:
         for table, t in wh["tables"].items():
@@ -110,6 +125,12 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
             lines.append("  cleaned     " + ", ".join(f"{k} {v:,}" for k, v in wh["values_cleaned_by_rule"].items()))
         if wh["quarantined_by_reason"]:
             lines.append("  quarantined " + ", ".join(f"{k} {v:,}" for k, v in wh["quarantined_by_reason"].items()))
+        for vocab, values in (wh.get("unmapped") or {}).items():
+            for item in values[:5]:
+                fix = SEED_FIX[vocab].format(key=str(item["value"]).lower().replace("'", "''"))
+                lines.append(f"  unknown     {vocab} {item['value']!r} ({item['rows']:,} tickets, kept): {fix}")
+            if len(values) > 5:
+                lines.append(f"  unknown     {vocab}: {len(values) - 5} more (report.json, warehouse.unmapped)")
     tests = report.get("tests")
     if tests:
         lines.append(
@@ -124,4 +145,11 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
     if report.get("error"):
         lines.append(f"  error       {report['error']}")
     lines.append(f"  report      {report['report_path']}")
+    return lines
+
+
+def date_order_lines(orders: list[dict[str, Any]], warnings: list[str]) -> list[str]:
+    """One line per date column and day/month shape: the order used and why (profile.decide_orders)."""
+    lines = [f"  dates       {o['table']}.{o['column']} [{o['shape']}]: {o['reason']}" for o in orders]
+    lines += [f"  WARNING     {w}" for w in warnings]
     return lines

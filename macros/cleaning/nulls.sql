@@ -5,9 +5,7 @@
 -#}
 
 {% macro sentinel_list() -%}
-    {%- for s in var('sentinels') -%}
-        '{{ s | lower | replace("'", "''") }}'{% if not loop.last %}, {% endif %}
-    {%- endfor -%}
+    {{ return(quoted(var('sentinels') | map('lower') | list)) }}
 {%- endmacro %}
 
 {# The value trimmed, or NULL when it is NULL, empty, whitespace only, or a sentinel. #}
@@ -16,7 +14,7 @@
     {%- set cleaned -%}
     case
         when {{ trim_ws(expr) }} = '' then null
-        when lower({{ trim_ws(expr) }}) in ({{ sentinel_list() }}) then null
+        when {{ value_in('lower(' ~ trim_ws(expr) ~ ')', sentinel_list()) }} then null
         else {{ trim_ws(expr) }}
     end
     {%- endset -%}
@@ -29,6 +27,6 @@
         when {{ raw }} is null then null
         when {{ raw }} = '' then 'empty_to_null'
         when {{ trim_ws(raw) }} = '' then 'blank_to_null'
-        when lower({{ trim_ws(raw) }}) in ({{ sentinel_list() }}) then 'sentinel_to_null'
+        when {{ value_in('lower(' ~ trim_ws(raw) ~ ')', sentinel_list()) }} then 'sentinel_to_null'
     end
 {%- endmacro %}

@@ -108,7 +108,7 @@
     {%- set stripped -%}
         case
             when {{ col }} is null then null
-            when lower(left({{ col }}, 3)) in ('mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun')
+            when {{ value_in('lower(left(' ~ col ~ ', 3))', ["'mon'", "'tue'", "'wed'", "'thu'", "'fri'", "'sat'", "'sun'"]) }}
                 then ltrim(substr({{ body }}, position(' ' in {{ body }})))
             else {{ body }}
         end
@@ -164,12 +164,13 @@
     || '|' || {{ tail }}
 {%- endmacro %}
 
+{#- Plain comparisons, not IN lists: DuckDB plans every IN list as a join of its own. -#}
 {% macro _days_in_month(y, m) -%}
     case
-        when {{ m }} in (1, 3, 5, 7, 8, 10, 12) then 31
-        when {{ m }} in (4, 6, 9, 11) then 30
-        when ({{ y }} % 4 = 0 and {{ y }} % 100 <> 0) or {{ y }} % 400 = 0 then 29
-        else 28
+        when {{ m }} = 2 then
+            case when ({{ y }} % 4 = 0 and {{ y }} % 100 <> 0) or {{ y }} % 400 = 0 then 29 else 28 end
+        when {{ m }} = 4 or {{ m }} = 6 or {{ m }} = 9 or {{ m }} = 11 then 30
+        else 31
     end
 {%- endmacro %}
 
@@ -255,8 +256,13 @@
                 ~ guarded(valid, hh, "0") ~ ", "
                 ~ guarded(valid, mi, "0") ~ ", "
                 ~ guarded(valid, ss ~ " + " ~ col ~ "__frac", "0") ~ ")" %}
+            {%- if local_to_utc('x') == 'x' %}
+            {#- naive values are UTC already; zone_minutes is 0 for them #}
+            {{ add_minutes(local, "-" ~ col ~ "__zone_minutes") }}
+            {%- else %}
             case when {{ col }}__has_zone then {{ add_minutes(local, "-" ~ col ~ "__zone_minutes") }}
                  else {{ local_to_utc(local) }} end
+            {%- endif %}
     end
 {%- endmacro %}
 

@@ -37,16 +37,6 @@ joined as (
     inner join {{ staging_relation }} as stg on raw.source_row = stg.source_row
 ),
 
-trimmed as (
-    select
-        *,
-        {%- for col in columns %}
-        {{ trim_ws("raw__" ~ col[0]) }} as trim__{{ col[0] }},
-        {{ null_rule("raw__" ~ col[0]) }} as null_rule__{{ col[0] }}{{ "," if not loop.last }}
-        {%- endfor %}
-    from joined
-),
-
 logged as (
     {%- for col in columns %}
     {%- set c = col[0] %}
@@ -59,8 +49,15 @@ logged as (
         cast(clean__{{ c }} as varchar) as clean_value,
         {{ _change_rule(c, col[2]) }} as rule,
         {{ _failure_reason(c, col[2]) }} as reason
-    from trimmed
-    where raw__{{ c }} is not null
+    from (
+        {#- per column, not in a shared CTE: the engine need not hold every column's trims at once -#}
+        select
+            *,
+            {{ trim_ws("raw__" ~ c) }} as trim__{{ c }},
+            {{ null_rule("raw__" ~ c) }} as null_rule__{{ c }}
+        from joined
+        where raw__{{ c }} is not null
+    ) as {{ c }}_values
     {% if not loop.last %}union all{% endif %}
     {%- endfor %}
 )

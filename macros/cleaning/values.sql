@@ -60,7 +60,7 @@
 {% macro parse_boolean(text) -%}
     {%- set tokens = boolean_tokens() -%}
     case
-        when lower({{ text }}) in ('{{ tokens.true | join("', '") }}') then true
-        when lower({{ text }}) in ('{{ tokens.false | join("', '") }}') then false
+        when {{ value_in('lower(' ~ text ~ ')', quoted(tokens.true)) }} then true
+        when {{ value_in('lower(' ~ text ~ ')', quoted(tokens.false)) }} then false
     end
 {%- endmacro %}

@@ -3,6 +3,6 @@
 select {{ column_name }} as uncleaned_value
 from {{ model }}
 where {{ trim_ws(column_name) }} = ''
-   or lower({{ trim_ws(column_name) }}) in ({{ sentinel_list() }})
+   or {{ value_in('lower(' ~ trim_ws(column_name) ~ ')', sentinel_list()) }}
    or {{ column_name }} <> {{ trim_ws(column_name) }}
 {% endtest %}
