@@ -2,8 +2,8 @@
 
 `generate()` writes a SQLite file shaped like the reference export (tables `tickets`, `comments`,
 `timesheets`, the export's own column names and declared types) and returns a `DemoSummary` that
-records, exactly, every defect it injected: per table, per column, per kind. Tests and the profiler
-compare their own counts with these.
+records, exactly, every defect and every foreign form it injected: per table, per column, per kind.
+Tests and the profiler compare their own counts with these.
 
 Defect kinds (keys of `DemoSummary.injected[table][column]`):
 
@@ -15,6 +15,28 @@ Defect kinds (keys of `DemoSummary.injected[table][column]`):
 - ``case_variant``   status/priority in another case ('RESOLVED', ' closed', 'p3')
 - ``decimal_comma``  hours stored as TEXT with a decimal comma ('1,5')
 - ``non_numeric``    a ticket id that is not a number ('TEST-12'): valid, but not integer-like
+- ``unknown_status`` a status of the desk's own that no seed knows ('Parked by vendor'); under 1 %
+
+Forms other tools and spreadsheets write, valid values all, counted the same way:
+
+- ``real_hours``        TS-Hours as a REAL logged in minutes, more than 6 decimals (13/60 =
+                        0.21666666666666667); the other REAL hours are quarter hours or minutes that
+                        divide evenly (0.25, 0.05)
+- ``priority_spelling`` a priority as ServiceNow ('1 - Critical' .. '4 - Low') or Zendesk ('Urgent',
+                        'High', 'Normal', 'Low') write it; every spelling is in seeds/priority_map.csv
+- ``us_12h``            'MM/DD/YYYY hh:mm:ss AM' ('05/20/2025 08:42:13 PM') in TKT-Actual Resolution
+                        Date; random days, so most carry their own month-first evidence (day > 12)
+- ``month_name``        '20-May-2025 08:42' or 'May 20, 2025 8:42 PM' in CT-CREATED-TIME
+- ``iso_offset``        '2025-05-20T10:42:13+02:00' in TKT-Actual Response Date: the same instant as
+                        the UTC time it replaces (the demo's naive times are UTC)
+
+Statuses come from the seeds, the one place they are defined: seeds/status_map.csv (raw_value ->
+status_group) and seeds/status_groups.csv (is_backlog). The demo writes a seeded raw value
+title-cased ('awaiting customer' -> 'Awaiting Customer') and only where its group agrees with the
+ticket's dates: a backlog group (open, in progress, waiting) has no resolution or closed date, a
+resolved ticket a resolution date, a closed or cancelled one both. About 2.5 % are Cancelled and
+1.2 % Reopened. Categories are the user's own taxonomy ('Access Request', 'E-mail'), written one
+way each: nothing maps them.
 
 Table-level kinds live under the column key ``_table``: ``orphan_ticket`` (a comment or timesheet
 whose ticket id matches no ticket) and ``duplicate_key`` (an extra ticket row repeating an id).
@@ -29,6 +51,8 @@ renamed into place, so a killed run never leaves a half-written `out`.
 from __future__ import annotations
 
 import bisect
+import csv
+import functools
 import json
 import math
 import os
@@ -36,12 +60,13 @@ import random
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_output, check_writable
 from .errors import UsageError
+from .settings import PROJECT_DIR
 
 # ---------------------------------------------------------------------------------------------
 # Shape of the export
@@ -93,7 +118,6 @@ C_ID, C_TKT, C_TIME, C_USER, C_BODY, C_VIS = range(6)
 # timesheet row indices
 S_TITLE, S_HOURS, S_DATE, S_USER, S_TKT, S_CAT = range(6)
 
-STATUSES = ("Open", "In Progress", "Pending", "Waiting on Customer", "On Hold", "Resolved", "Closed")
 PRIORITIES = ("P1", "P2", "P3", "P4")
 SENTINELS = ("N/A", "-", "NULL", "n/a")
 
@@ -113,6 +137,11 @@ RATE_EMPTY = {
 }
 RATE_EMPTY_COMMENT = 0.002
 RATE_ORPHAN = {"comments": 0.002, "timesheets": 0.0015}
+RATE_UNKNOWN_STATUS = 0.001  # of tickets (responded, not resolved)
+RATE_PRIORITY_SPELLING = 0.03  # of tickets: another tool's spelling of the same priority
+RATE_US_12H = 0.012  # of non-null TKT-Actual Resolution Date values
+RATE_ISO_OFFSET = 0.008  # of non-null TKT-Actual Response Date values
+RATE_MONTH_NAME = 0.004  # of CT-CREATED-TIME values
 TEST_IDS_AT_SCALE_1 = 5
 CASE_VARIANTS_AT_SCALE_1 = {"TKT-Status": 12, "TKT-Priority": 6}
 
@@ -151,6 +180,45 @@ def _dd_mm(t: int) -> str:
     d = _DAYS[t // DAY]
     sec = t % DAY
     return f"{d.day:02d}/{d.month:02d}/{d.year} {sec // HOUR}:{sec % HOUR // 60:02d}"
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_EPOCH = datetime(2025, 4, 1)  # t = 0; every naive time of the demo is UTC
+# offsets (minutes east of UTC) of desks in April-June: CEST, BST, EDT, CDT, IST
+ISO_OFFSETS = (120, 120, 120, 60, -240, -300, 330)
+
+
+def _clock_12h(sec: int, pad: bool) -> str:
+    h, m = sec // HOUR, sec % HOUR // 60
+    h12 = h % 12 or 12
+    return f"{h12:02d}:{m:02d}" if pad else f"{h12}:{m:02d}"
+
+
+def _us_12h(t: int) -> str:
+    """'MM/DD/YYYY hh:mm:ss AM' as US-locale tools write it ('05/20/2025 08:42:13 PM')."""
+    d, sec = _DAYS[t // DAY], t % DAY
+    ampm = "AM" if sec < 12 * HOUR else "PM"
+    return f"{d.month:02d}/{d.day:02d}/{d.year} {_clock_12h(sec, True)}:{sec % 60:02d} {ampm}"
+
+
+def _month_name(t: int, long_form: bool) -> str:
+    """'20-May-2025 08:42' (DD-Mon-YYYY, 24 hours) or 'May 20, 2025 8:42 PM'; English month names
+    from a fixed table, never the locale's."""
+    d, sec = _DAYS[t // DAY], t % DAY
+    mon = _MONTHS[d.month - 1]
+    if not long_form:
+        return f"{d.day:02d}-{mon}-{d.year} {sec // HOUR:02d}:{sec % HOUR // 60:02d}"
+    ampm = "AM" if sec < 12 * HOUR else "PM"
+    return f"{mon} {d.day}, {d.year} {_clock_12h(sec, False)} {ampm}"
+
+
+def _iso_offset(t: int, minutes: int) -> str:
+    """The UTC time `t` as local time with its offset: _iso_offset(t, 120) of 08:42:13 is
+    '...T10:42:13+02:00', the same instant."""
+    local = _EPOCH + timedelta(seconds=t + minutes * 60)
+    sign = "+" if minutes >= 0 else "-"
+    hh, mm = divmod(abs(minutes), 60)
+    return f"{local.isoformat(timespec='seconds')}{sign}{hh:02d}:{mm:02d}"
 
 
 def _weekday(t: int) -> int:
@@ -220,14 +288,15 @@ TEAM_AGENTS: dict[str, list[str]] = {
 }  # fmt: skip
 AGENTS = [a for team in TEAM_AGENTS.values() for a in team]
 
-CATEGORY_WEIGHTS = {"Hardware": 0.2, "Software": 0.22, "Network": 0.12, "Access": 0.2,
-                    "Email": 0.1, "Printing": 0.06, "Other": 0.1}  # fmt: skip
+# the user's own taxonomy, as the desk writes it: nothing maps categories (seeds/category_map.csv is empty)
+CATEGORY_WEIGHTS = {"Hardware": 0.2, "Software": 0.22, "Network": 0.12, "Access Request": 0.2,
+                    "E-mail": 0.1, "Printing": 0.06, "Other": 0.1}  # fmt: skip
 CATEGORY_TEAMS: dict[str, dict[str, float]] = {
     "Hardware": {"Service Desk": 0.6, "Infrastructure": 0.4},
     "Software": {"Service Desk": 0.4, "Applications": 0.6},
     "Network": {"Network Ops": 0.75, "Infrastructure": 0.25},
-    "Access": {"Service Desk": 0.55, "Security": 0.45},
-    "Email": {"Service Desk": 0.5, "Infrastructure": 0.3, "Applications": 0.2},
+    "Access Request": {"Service Desk": 0.55, "Security": 0.45},
+    "E-mail": {"Service Desk": 0.5, "Infrastructure": 0.3, "Applications": 0.2},
     "Printing": {"Service Desk": 0.8, "Infrastructure": 0.2},
     "Other": {"Service Desk": 0.9, "Applications": 0.1},
 }
@@ -250,12 +319,12 @@ TITLES: dict[str, list[str]] = {
         "Intermittent packet loss to data centre",
         "Network drive mapping fails at login",
     ],
-    "Access": [
+    "Access Request": [
         "Password reset request", "Account locked out", "Access to shared mailbox",
         "New starter account setup", "Leaver: disable account", "MFA device replacement",
         "Access to finance folder", "Add user to distribution list", "Permissions for SharePoint site",
     ],
-    "Email": [
+    "E-mail": [
         "Emails stuck in outbox", "Mailbox full warning", "Phishing email reported",
         "Calendar invites not received", "Out of office not working", "Cannot send to external domain",
         "Delegate access to manager's calendar",
@@ -354,15 +423,50 @@ RESPONSE_MEDIAN_MIN = {"P1": 6.0, "P2": 15.0, "P3": 40.0, "P4": 90.0}
 RESOLUTION_MEDIAN_H = {"P1": 1.5, "P2": 4.0, "P3": 12.0, "P4": 30.0}
 SLA_RESPONSE_MIN = {"P1": 15, "P2": 60, "P3": 240, "P4": 480}
 SLA_RESOLUTION_H = {"P1": 4, "P2": 12, "P3": 48, "P4": 120}
-OPEN_STATUS_WEIGHTS = {"In Progress": 0.45, "Pending": 0.15, "Waiting on Customer": 0.2, "On Hold": 0.2}
+
+# Statuses. Which statuses exist and what they mean is the seeds' business (seeds/status_map.csv,
+# seeds/status_groups.csv); the demo only says which of the seeded raw values this desk uses, how
+# often, and in which state of a ticket's life. `_vocabulary()` checks every one against the seeds:
+# it must be seeded, and its group must be one the state's dates allow.
+STATUS_WEIGHTS: dict[str, dict[str, float]] = {
+    "new": {"open": 0.75, "new": 0.25},  # not yet responded to
+    "working": {"in progress": 0.30, "assigned": 0.22, "escalated": 0.12, "awaiting customer": 0.14,
+                "pending": 0.10, "waiting on customer": 0.06, "on hold": 0.06},  # responded, not resolved
+    "reopened": {"reopened": 1.0},  # resolved once, reopened by the customer: no resolution date now
+    "resolved": {"resolved": 0.75, "solved": 0.25},  # resolution date, no closed date
+    "closed": {"closed": 1.0},  # resolution and closed dates
+    "cancelled": {"cancelled": 1.0},  # ended early: resolution and closed date the cancellation's
+}  # fmt: skip
+STATE_GROUPS: dict[str, tuple[str, ...]] = {
+    "new": ("open",), "working": ("in progress", "waiting"), "reopened": ("open",),
+    "resolved": ("resolved",), "closed": ("closed",), "cancelled": ("cancelled",),
+}  # fmt: skip
+STATE_IS_BACKLOG = {"new": True, "working": True, "reopened": True, "resolved": False, "closed": False,
+                    "cancelled": False}  # fmt: skip
+RATE_CANCELLED = 0.026  # of tickets (those whose cancellation falls after the export stay as they are)
+RATE_REOPENED = 0.0125  # of tickets that were resolved by the export
+CANCEL_MEDIAN_H = 6.0
+# a desk's own statuses, in no seed: written as the desk writes them (kind unknown_status)
+UNKNOWN_STATUSES = ("Parked by vendor", "With procurement", "Awaiting site visit")
+# other tools' spellings of P1..P4 (kind priority_spelling); each must map back in seeds/priority_map.csv
+PRIORITY_SPELLINGS: dict[str, dict[str, str]] = {
+    "servicenow": {"P1": "1 - Critical", "P2": "2 - High", "P3": "3 - Moderate", "P4": "4 - Low"},
+    "zendesk": {"P1": "Urgent", "P2": "High", "P3": "Normal", "P4": "Low"},
+}
+SERVICENOW_SHARE = 0.6  # of the priority_spelling values; the rest Zendesk's
+SEEDS_DIR = PROJECT_DIR / "seeds"
 
 _PRIO_TABLE = _lookup_table(list(PRIORITY_WEIGHTS), list(PRIORITY_WEIGHTS.values()))
 _CAT_TABLE = _lookup_table(list(CATEGORY_WEIGHTS), list(CATEGORY_WEIGHTS.values()))
 _TEAM_TABLES = {c: _lookup_table(list(w), list(w.values())) for c, w in CATEGORY_TEAMS.items()}
-_OPEN_TABLE = _lookup_table(list(OPEN_STATUS_WEIGHTS), list(OPEN_STATUS_WEIGHTS.values()))
 _TS_CAT_TABLE = _lookup_table(list(TS_CATEGORY_WEIGHTS), list(TS_CATEGORY_WEIGHTS.values()))
-# hours in quarter-hour steps 0.25 .. 8, mostly short
+# hours in quarter-hour steps 0.25 .. 8, mostly short (typed in by hand)
 _HOURS_TABLE = _lookup_table([q / 4 for q in range(1, 33)], [math.exp(-q / 5.0) for q in range(1, 33)], 4096)
+# minutes 1 .. 480 (a timer's), mostly 10-60; stored as minutes / 60, a REAL with many decimals
+_MINUTES_TABLE = _lookup_table(
+    list(range(1, 481)), [(1 - math.exp(-m / 8.0)) * math.exp(-m / 70.0) for m in range(1, 481)], 8192
+)
+SHARE_MINUTES = 0.85  # of timesheet rows: logged by a timer in minutes, the rest in quarter hours
 
 BATCH = 20_000
 
@@ -418,7 +522,7 @@ class DemoSummary:
         per_table = {t: sum(k.values()) for t, k in totals.items()}
         lines = [
             f"Wrote {self.path}: {rows} (seed {self.seed}, scale {self.scale:g}).",
-            f"Injected defects: {sum(per_table.values()):,} in all ("
+            f"Injected defects and foreign forms: {sum(per_table.values()):,} in all ("
             + ", ".join(f"{n:,} in {t}" for t, n in per_table.items())
             + ").",
         ]
@@ -496,6 +600,68 @@ def _apportion(weights: list[float], total: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------------------
+# The seeds' vocabulary
+# ---------------------------------------------------------------------------------------------
+
+
+def display_status(raw_value: str) -> str:
+    """A seed's raw value as a desk displays it: each word capitalised ('awaiting customer' ->
+    'Awaiting Customer', "won't fix" -> "Won't Fix"; str.title would write "Won'T")."""
+    return " ".join(w[:1].upper() + w[1:] for w in raw_value.split(" "))
+
+
+def _read_seed(name: str, columns: tuple[str, ...], seeds_dir: Path) -> list[dict[str, str]]:
+    path = seeds_dir / name
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        missing = [c for c in columns if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ValueError(f"{path}: no column {', '.join(missing)} (has {reader.fieldnames})")
+        return [{c: (row[c] or "").strip() for c in columns} for row in reader]
+
+
+@dataclass(frozen=True)
+class _Vocabulary:
+    """What the demo takes from the seeds: statuses by state, their groups, priority spellings."""
+
+    status_group: dict[str, str]  # raw_value -> status_group (seeds/status_map.csv)
+    is_backlog: dict[str, bool]  # status_group -> is_backlog (seeds/status_groups.csv)
+    status_tables: dict[str, list[str]]  # ticket state -> weighted table of display spellings
+    unknown_statuses: tuple[str, ...]  # UNKNOWN_STATUSES that no seed knows
+    priority_spellings: dict[str, dict[str, str]]  # tool -> P1..P4 -> spelling
+
+
+@functools.cache
+def _vocabulary(seeds_dir: Path = SEEDS_DIR) -> _Vocabulary:
+    """Read and check the seeds once: every status the demo writes is seeded and its group agrees
+    with the dates of the state it is written in; every priority spelling maps to its priority."""
+    groups = {r["status_group"]: r["is_backlog"].lower() == "true"
+              for r in _read_seed("status_groups.csv", ("status_group", "is_backlog"), seeds_dir)}  # fmt: skip
+    status_group = {r["raw_value"].lower(): r["status_group"]
+                    for r in _read_seed("status_map.csv", ("raw_value", "status_group"), seeds_dir)}  # fmt: skip
+    tables: dict[str, list[str]] = {}
+    for state, weights in STATUS_WEIGHTS.items():
+        for raw in weights:
+            group = status_group.get(raw)
+            if group is None:
+                raise ValueError(f"seeds/status_map.csv has no status {raw!r}, which the demo writes")
+            if group not in STATE_GROUPS[state] or groups.get(group) is not STATE_IS_BACKLOG[state]:
+                raise ValueError(
+                    f"seeds/status_map.csv puts {raw!r} in group {group!r}, which does not fit the demo's "
+                    f"{state!r} tickets (groups {', '.join(STATE_GROUPS[state])})"
+                )
+        tables[state] = _lookup_table([display_status(r) for r in weights], list(weights.values()))
+    priority = {r["raw_value"].lower(): r["priority"]
+                for r in _read_seed("priority_map.csv", ("raw_value", "priority"), seeds_dir)}  # fmt: skip
+    for spellings in PRIORITY_SPELLINGS.values():
+        for prio, text in spellings.items():
+            if priority.get(text.lower()) != prio:
+                raise ValueError(f"seeds/priority_map.csv does not map {text!r} to {prio}")
+    unknown = tuple(u for u in UNKNOWN_STATUSES if u.lower() not in status_group)
+    return _Vocabulary(status_group, groups, tables, unknown, PRIORITY_SPELLINGS)
+
+
+# ---------------------------------------------------------------------------------------------
 # Tickets
 # ---------------------------------------------------------------------------------------------
 
@@ -515,6 +681,7 @@ class _Ticket:
     closed: int | None
     sla: str | None
     requester: str
+    state: str  # a key of STATUS_WEIGHTS: what the export saw of the ticket's life
 
     @property
     def end(self) -> int:
@@ -525,7 +692,7 @@ class _Ticket:
                 self.created, self.response, self.resolved, self.closed, self.sla]  # fmt: skip
 
 
-def _make_ticket(rng: random.Random) -> _Ticket:
+def _make_ticket(rng: random.Random, vocab: _Vocabulary) -> _Ticket:
     bucket = bisect.bisect_right(_CREATE_CUM, rng.random() * _CREATE_CUM[-1])
     bucket = min(bucket, len(_CREATE_CUM) - 1)
     created = bucket * HOUR + int(rng.random() * HOUR)
@@ -547,39 +714,52 @@ def _make_ticket(rng: random.Random) -> _Ticket:
     else:  # auto-close after a few days
         closed_at = resolved_at + int(rng.uniform(1, 7) * DAY)
 
+    fate = rng.random()  # cancelled, reopened, or neither
+    cancel_at = created + max(600, int(_lognormal(rng, CANCEL_MEDIAN_H, 1.2) * HOUR))
+
     # what the export saw at EXPORT_AT
     response: int | None = response_at
     resolved: int | None = resolved_at
     closed: int | None = closed_at
     sla: str | None = None
-    if response_at > EXPORT_AT:
-        status = "Open"
+    if fate < RATE_CANCELLED and cancel_at <= EXPORT_AT:
+        state = "cancelled"  # withdrawn, a duplicate, raised by mistake: no SLA measured
+        if response_at > cancel_at:
+            response = None
+        resolved = closed = cancel_at
+    elif response_at > EXPORT_AT:
+        state = "new"
         response = resolved = closed = None
         if rng.random() < 0.5:
             agent = None  # still in the queue
     elif resolved_at > EXPORT_AT:
-        status = _OPEN_TABLE[int(rng.random() * len(_OPEN_TABLE))]
+        state = "working"
+        resolved = closed = None
+    elif RATE_CANCELLED <= fate < RATE_CANCELLED + RATE_REOPENED:
+        state = "reopened"  # the fix did not hold: the resolution is undone
         resolved = closed = None
     else:
-        status = "Resolved" if closed_at > EXPORT_AT else "Closed"
-        if status == "Resolved":
+        state = "resolved" if closed_at > EXPORT_AT else "closed"
+        if state == "resolved":
             closed = None
         met = (response_at - created <= SLA_RESPONSE_MIN[prio] * 60
                and resolved_at - created <= SLA_RESOLUTION_H[prio] * HOUR)  # fmt: skip
         sla = "Yes" if met else "No"
+    table = vocab.status_tables[state]
+    status = table[int(rng.random() * len(table))]
     requester = CUSTOMERS[int(rng.random() * len(CUSTOMERS))]
     return _Ticket(
-        "", title, status, prio, cat, team, agent, created, response, resolved, closed, sla, requester
+        "", title, status, prio, cat, team, agent, created, response, resolved, closed, sla, requester, state
     )
 
 
 def _build_tickets(
-    rng: random.Random, n_rows: int, n_dup: int, n_test: int
+    rng: random.Random, n_rows: int, n_dup: int, n_test: int, vocab: _Vocabulary
 ) -> tuple[list[_Ticket], list[int], list[str]]:
     """Return (unique tickets sorted by creation, final row order as indices into it, unused ids)."""
     n_unique = max(1, n_rows - n_dup)
     n_dup = n_rows - n_unique
-    tickets = sorted((_make_ticket(rng) for _ in range(n_unique)), key=lambda t: t.created)
+    tickets = sorted((_make_ticket(rng, vocab) for _ in range(n_unique)), key=lambda t: t.created)
     next_id = 100_000 + int(rng.random() * 900)
     gaps: list[str] = []
     for t in tickets:
@@ -606,7 +786,7 @@ def _build_tickets(
 
 
 def _inject_tickets(
-    rng: random.Random, rows: list[list[Any]], scale: float, ledger: _Ledger
+    rng: random.Random, rows: list[list[Any]], scale: float, ledger: _Ledger, vocab: _Vocabulary
 ) -> dict[tuple[int, int], str]:
     """Choose the defective ticket cells; return {(row, column index): written text}."""
     names = [c for c, _ in TICKET_COLUMNS]
@@ -644,6 +824,29 @@ def _inject_tickets(
     k = max(1 if scale >= 0.1 else 0, _count(RATE_UNPARSEABLE, len(dated)))
     for cell in pick(dated, k):
         put(cell, "unparseable", rng.choice(UNPARSEABLE_DATETIMES))
+    at_least_one = 1 if scale >= 0.1 else 0
+    # US 12-hour resolution dates: about the days' own mix (60 % have a day > 12, month-first evidence)
+    cells = [(r, T_RES) for r in range(n) if rows[r][T_RES] is not None]
+    k = max(at_least_one, _count(RATE_US_12H, len(cells)))
+    high = [cell for cell in cells if _DAYS[rows[cell[0]][T_RES] // DAY].day > 12]
+    low = [cell for cell in cells if _DAYS[rows[cell[0]][T_RES] // DAY].day <= 12]
+    k_high = math.ceil(0.6 * k)
+    for cell in sorted(pick(high, k_high) + pick(low, k - k_high)):
+        put(cell, "us_12h", _us_12h(rows[cell[0]][T_RES]))
+    # response dates as local time with an offset (the same instant)
+    cells = [(r, T_RESP) for r in range(n) if rows[r][T_RESP] is not None]
+    for cell in pick(cells, max(at_least_one, _count(RATE_ISO_OFFSET, len(cells)))):
+        put(cell, "iso_offset", _iso_offset(rows[cell[0]][T_RESP], rng.choice(ISO_OFFSETS)))
+    # the desk's own statuses, on tickets being worked on (responded, not resolved): in no seed
+    if vocab.unknown_statuses:
+        cells = [(r, T_STATUS) for r in range(n)
+                 if rows[r][T_RESP] is not None and rows[r][T_RES] is None and rows[r][T_CLOSED] is None]  # fmt: skip
+        for cell in pick(cells, max(at_least_one, _count(RATE_UNKNOWN_STATUS, n))):
+            put(cell, "unknown_status", rng.choice(vocab.unknown_statuses))
+    # priorities as other tools spell them
+    for cell in pick([(r, T_PRIO) for r in range(n)], _count(RATE_PRIORITY_SPELLING, n)):
+        tool = "servicenow" if rng.random() < SERVICENOW_SHARE else "zendesk"
+        put(cell, "priority_spelling", vocab.priority_spellings[tool][rows[cell[0]][T_PRIO]])
     # status / priority in another case
     for col in (T_STATUS, T_PRIO):
         k = _count(CASE_VARIANTS_AT_SCALE_1[names[col]], scale)
@@ -703,7 +906,7 @@ def _comments(
     weights = []
     for t in tickets:
         w = (0.4 + rng.gammavariate(2.0, 1.0)) * {"P1": 1.6, "P2": 1.3, "P3": 1.0, "P4": 0.8}[t.priority]
-        weights.append(w * (0.3 if t.status == "Open" else 1.0))
+        weights.append(w * (0.3 if t.state in ("new", "cancelled") else 1.0))
     counts = _apportion(weights, n - n_orphan)
     orphans = set(rng.sample(range(n), n_orphan))
     ledger.add("comments", "_table", "orphan_ticket", n_orphan)
@@ -713,7 +916,10 @@ def _comments(
         "comments",
         n,
         [
-            (C_TIME, [("unparseable", k_unp)]),
+            (
+                C_TIME,
+                [("unparseable", k_unp), ("month_name", max(1 if scale >= 0.1 else 0, _count(RATE_MONTH_NAME, n)))],
+            ),
             (C_USER, [("sentinel", _count(RATE_SENTINEL, n)), ("whitespace", _count(RATE_WHITESPACE, n))]),
             (C_BODY, [("empty", _count(RATE_EMPTY_COMMENT, n))]),
         ],
@@ -759,7 +965,10 @@ def _comments(
             vals = [str(cid), tid, _iso(when), user, body, vis]
         cid += 1 if rand() < 0.98 else 2
         for col, kind in plan.get(i, ()):
-            vals[col] = _defect(kind, vals[col], rng, date_only=False)
+            if kind == "month_name":
+                vals[col] = _month_name(when, rand() < 0.5)
+            else:
+                vals[col] = _defect(kind, vals[col], rng, date_only=False)
         yield tuple(vals)
 
 
@@ -770,7 +979,7 @@ def _timesheets(
     weights = []
     for t in tickets:
         w = (0.3 + rng.gammavariate(1.8, 1.0)) * {"P1": 1.8, "P2": 1.3, "P3": 1.0, "P4": 0.9}[t.priority]
-        weights.append(w * (0.2 if t.status == "Open" else 1.0))
+        weights.append(w * (0.2 if t.state in ("new", "cancelled") else 1.0))
     counts = _apportion(weights, n - n_orphan)
     orphans = set(rng.sample(range(n), n_orphan))
     ledger.add("timesheets", "_table", "orphan_ticket", n_orphan)
@@ -789,8 +998,13 @@ def _timesheets(
     )
 
     rand = rng.random
-    n_hours, n_cat = len(_HOURS_TABLE), len(_TS_CAT_TABLE)
+    n_hours, n_minutes, n_cat = len(_HOURS_TABLE), len(_MINUTES_TABLE), len(_TS_CAT_TABLE)
     sd_agents = TEAM_AGENTS["Service Desk"]
+
+    def hours() -> float:
+        if rand() < SHARE_MINUTES:  # a timer's minutes, as the spreadsheet stores them: 13 / 60
+            return _MINUTES_TABLE[int(rand() * n_minutes)] / 60
+        return _HOURS_TABLE[int(rand() * n_hours)]
 
     def base() -> Iterator[list[Any]]:
         for t, k in zip(tickets, counts, strict=True):
@@ -809,22 +1023,26 @@ def _timesheets(
                     user = team[int(rand() * len(team))]
                 cat = _TS_CAT_TABLE[int(rand() * n_cat)]
                 titles = TS_TITLES[cat]
-                yield [titles[int(rand() * len(titles))], _HOURS_TABLE[int(rand() * n_hours)], _DAY_ISO[day],
-                       user, t.id, cat]  # fmt: skip
+                yield [titles[int(rand() * len(titles))], hours(), _DAY_ISO[day], user, t.id, cat]
 
     rows = base()
+    n_real = 0  # REAL hours with more than 6 decimals, counted as written (kind real_hours)
     for i in range(n):
         if i in orphans:
             cat = _TS_CAT_TABLE[int(rand() * n_cat)]
             titles = TS_TITLES[cat]
-            vals: list[Any] = [titles[int(rand() * len(titles))], _HOURS_TABLE[int(rand() * n_hours)],
+            vals: list[Any] = [titles[int(rand() * len(titles))], hours(),
                                _DAY_ISO[int(rand() * QUARTER_DAYS)], AGENTS[int(rand() * len(AGENTS))],
                                orphan_ids[int(rand() * len(orphan_ids))], cat]  # fmt: skip
         else:
             vals = next(rows)
         for col, kind in plan.get(i, ()):
             vals[col] = _defect(kind, vals[col], rng, date_only=True)
+        h = vals[S_HOURS]
+        if type(h) is float and round(h, 6) != h:
+            n_real += 1
         yield tuple(vals)
+    ledger.add("timesheets", "TS-Hours", "real_hours", n_real)
 
 
 def _defect(kind: str, value: Any, rng: random.Random, date_only: bool) -> Any:
@@ -836,8 +1054,8 @@ def _defect(kind: str, value: Any, rng: random.Random, date_only: bool) -> Any:
         return ""
     if kind == "unparseable":
         return rng.choice(UNPARSEABLE_DATES if date_only else UNPARSEABLE_DATETIMES)
-    if kind == "decimal_comma":
-        hours = float(value)
+    if kind == "decimal_comma":  # typed in by hand: quarter hours, '1,5' '0,25'
+        hours = max(0.25, round(float(value) * 4) / 4)
         if hours == int(hours):  # keep a visible comma: 2.0 -> 1.5
             hours -= 0.5
         return f"{hours:g}".replace(".", ",")
@@ -889,9 +1107,7 @@ def _flush(con: sqlite3.Connection, sql: str, batch: list[tuple[Any, ...]], null
     return n
 
 
-def generate(
-    out: Path, scale: float = 1.0, seed: int = 42, force: bool = False, progress: Any = None
-) -> DemoSummary:
+def generate(out: Path, scale: float = 1.0, seed: int = 42, force: bool = False, progress: Any = None) -> DemoSummary:
     """Write the demo SQLite source to `out` and return what it holds (see the module docstring).
 
     `progress(rows_written, rows_total)`, when given, is called after each batch of rows."""
@@ -908,12 +1124,13 @@ def generate(
     rng_t, rng_c, rng_s, rng_d = (random.Random(master.getrandbits(64)) for _ in range(4))
     ledger = _Ledger()
 
-    tickets, order, gaps = _build_tickets(rng_t, n_rows["tickets"], n_dup, n_test)
+    vocab = _vocabulary()
+    tickets, order, gaps = _build_tickets(rng_t, n_rows["tickets"], n_dup, n_test, vocab)
     n_non_numeric = sum(1 for i in order if not tickets[i].id.isdigit())
     ledger.add("tickets", "TKT-Ticket ID", "non_numeric", n_non_numeric)
     ledger.add("tickets", "_table", "duplicate_key", len(order) - len(tickets))
     base_rows = [tickets[i].row() for i in order]
-    overrides = _inject_tickets(rng_d, base_rows, scale, ledger)
+    overrides = _inject_tickets(rng_d, base_rows, scale, ledger, vocab)
     ticket_rows = _ticket_rows(base_rows, overrides)
     orphan_ids = gaps
 
@@ -925,6 +1142,7 @@ def generate(
         done[0] += n
         if progress is not None:
             progress(done[0], sum(n_rows.values()))
+
     with atomic_output(out) as tmp:
         con = sqlite3.connect(tmp, isolation_level=None)
         try:
