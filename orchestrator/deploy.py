@@ -68,7 +68,9 @@ DATE_COLUMNS = {
     "comments": ["created_at"],
     "timesheets": ["work_date"],
 }
-NUMERIC_COLUMNS = {"tickets": ["response_minutes", "resolution_hours"], "timesheets": ["hours"]}
+# The numeric columns and their type: durations to 2 decimals; hours as the export holds them (float8).
+NUMERIC_COLUMNS = {"tickets": {"response_minutes": "numeric", "resolution_hours": "numeric"},
+                   "timesheets": {"hours": "double precision"}}
 LEFTOVER_RE = re.compile(r"^(servicedesk|raw)_([0-9]{8}t[0-9]{6}z_[0-9a-f]{4})(_staging)?(__load)?$")
 
 # What the Grafana dashboards run ({s} is the marts schema), run on every version before it goes live
@@ -78,7 +80,7 @@ LEFTOVER_RE = re.compile(r"^(servicedesk|raw)_([0-9]{8}t[0-9]{6}z_[0-9a-f]{4})(_
 # none: a clean export quarantines nothing.
 DASHBOARD_QUERIES: dict[str, tuple[str, str | None]] = {
     "tickets_by_status": (
-        "select status, count(*) from {s}.tickets group by 1 order by 2 desc",
+        "select status_group, status, count(*) from {s}.tickets group by 1, 2 order by 3 desc",
         "select count(*) from {s}.tickets",
     ),
     "resolution_hours_by_priority": (
@@ -97,7 +99,8 @@ DASHBOARD_QUERIES: dict[str, tuple[str, str | None]] = {
         "select count(*) from {s}.tickets where created_at is not null and first_response_at is not null",
     ),
     "hours_by_team": (
-        "select t.team, round(sum(ts.hours), 2) from {s}.timesheets ts join {s}.tickets t using (ticket_id) "
+        "select t.team, round(cast(sum(ts.hours) as numeric), 2) from {s}.timesheets ts join {s}.tickets t "
+        "using (ticket_id) "
         "group by 1 order by 2 desc",
         "select count(*) from {s}.timesheets ts join {s}.tickets t using (ticket_id)",
     ),
@@ -422,10 +425,10 @@ def verify_build(target: PostgresTarget, source_rows: dict[str, int] | None) -> 
         for c in cols:
             t = types.get((table, c), "missing")
             column_types[f"{table}.{c}"] = {"type": t, "ok": t.startswith("timestamp")}
-    for table, cols in NUMERIC_COLUMNS.items():
-        for c in cols:
+    for table, typed in NUMERIC_COLUMNS.items():
+        for c, expected in typed.items():
             t = types.get((table, c), "missing")
-            column_types[f"{table}.{c}"] = {"type": t, "ok": t == "numeric"}
+            column_types[f"{table}.{c}"] = {"type": t, "ok": t == expected}
     return {"reconcile": reconcile, "column_types": column_types}
 
 

@@ -4,11 +4,18 @@ Panels are run as Grafana runs them: macros expanded by orchestrator.grafana_mac
 Grafana's PostgreSQL macro engine), as the read-only role `grafana_ro`, against the live marts and
 the run ledger that `sdrun full --target prod` built from the demo data. The time range covers the
 demo quarter (2025-04-01 ..) up to now, so both the marts and today's ledger rows are in range.
+
+A second export, a desk with statuses of its own ('Awaiting Parts' in no seed, 'Cancelled', a waiting
+ticket that still carries a resolution date, a closed one without dates), is deployed the same way to
+a database of its own: the backlog, SLA and resolution panels and daily_summary must give the figures
+its status groups mean, and no chart may break down by the desk's own spelling of a status.
 """
 
 from __future__ import annotations
 
+import csv
 import json
+import os
 import runpy
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +28,7 @@ import yaml
 from orchestrator.grafana_macros import MacroError, expand
 from orchestrator.settings import PROJECT_DIR
 
-from .helpers import sdrun
+from .helpers import comment, sdrun, ticket, timesheet, write_source
 
 GRAFANA = PROJECT_DIR / "grafana"
 DASHBOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))
@@ -105,6 +112,23 @@ def test_json_is_what_the_generator_writes() -> None:
     assert script["main"](check=True) == 0
 
 
+def test_status_groups_are_the_seeds() -> None:
+    """The dashboards name the backlog groups (they read only the marts); the seed decides them."""
+    script = runpy.run_path(str(PROJECT_DIR / "scripts" / "build_dashboards.py"))
+    with (PROJECT_DIR / "seeds" / "status_groups.csv").open(newline="", encoding="utf-8") as f:
+        rows = sorted(csv.DictReader(f), key=lambda r: int(r["sort_order"]))
+    assert script["STATUS_GROUPS"] == tuple(r["status_group"] for r in rows)
+    assert script["BACKLOG_GROUPS"] == tuple(r["status_group"] for r in rows if r["is_backlog"].lower() == "true")
+    assert script["CANCELLED"] in script["STATUS_GROUPS"]
+
+
+def test_no_panel_reads_a_column_the_marts_dropped() -> None:
+    for path in DASHBOARD_FILES:
+        for p in load(path)["panels"]:
+            for t in p["targets"]:
+                assert "is_category_mapped" not in t["rawSql"], f"{path.name} {p['title']!r}"
+
+
 # ------------------------------------------------------------------------------------------------
 # the macros, as Grafana expands them (cases from Grafana's own macro tests)
 # ------------------------------------------------------------------------------------------------
@@ -153,43 +177,206 @@ def test_unknown_macro_or_variable_is_an_error() -> None:
 RANGE = (datetime(2025, 4, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(hours=1))
 
 
+def deploy(env: dict[str, str], source: Path, *extra: str) -> dict[str, str]:
+    """`sdrun setup-db`, then `sdrun full --target prod` of `source`, the way an operator does it."""
+    home = Path(env["SDRUN_HOME"])
+    res = sdrun("setup-db", home=home, env=env)
+    assert res.returncode == 0, res.stderr
+    res = sdrun("full", "--target", "prod", "--skip-canary", "--source", str(source), *extra, "-q", home=home, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return env
+
+
 @pytest.fixture(scope="module")
 def grafana_db(pg_env: dict[str, str], demo_source: Path) -> dict[str, str]:
-    """The demo data deployed to prod on a private PostgreSQL, the way an operator does it."""
-    home = Path(pg_env["SDRUN_HOME"])
-    res = sdrun("setup-db", home=home, env=pg_env)
-    assert res.returncode == 0, res.stderr
-    res = sdrun("full", "--target", "prod", "--skip-canary", "--source", str(demo_source), "-q", home=home, env=pg_env)
-    assert res.returncode == 0, res.stdout + res.stderr
-    return pg_env
+    """The demo data deployed to prod on a private PostgreSQL."""
+    return deploy(pg_env, demo_source)
 
 
-@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=[p.stem for p in DASHBOARD_FILES])
-def test_every_panel_runs_on_postgres_and_returns_rows(grafana_db: dict[str, str], path: Path) -> None:
-    env = grafana_db
+Result = tuple[list[str], list[tuple[Any, ...]]]  # a query's column names and rows
+
+
+def run_panels(env: dict[str, str], path: Path) -> list[tuple[dict[str, Any], Result | str]]:
+    """Every panel of a dashboard as Grafana runs it, with its result or the first line of its error."""
     con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"], dbname=env["PGDATABASE"])
     con.autocommit = True
-    failures = []
+    out: list[tuple[dict[str, Any], Result | str]] = []
     try:
         with con.cursor() as cur:
             cur.execute("set role grafana_ro")  # what the datasource logs in as: read-only, marts and ledger
             for p in load(path)["panels"]:
                 for t in p["targets"]:
-                    sql = expand(t["rawSql"], *RANGE)
                     try:
-                        cur.execute(sql)
-                        rows = cur.fetchall()
+                        cur.execute(expand(t["rawSql"], *RANGE))
+                        out.append((p, ([c.name for c in cur.description], cur.fetchall())))
                     except psycopg2.Error as exc:
-                        failures.append(f"{p['title']!r}: {str(exc).splitlines()[0]}")
-                        continue
-                    if not rows:
-                        failures.append(f"{p['title']!r}: no rows")
-                    elif p["type"] == "stat" and rows[0][-1] is None:
-                        failures.append(f"{p['title']!r}: NULL")
-                    elif t["format"] == "time_series":
-                        names = [c.name for c in cur.description]
-                        if names[0] != "time":
-                            failures.append(f"{p['title']!r}: first column {names[0]!r}, not time")
+                        out.append((p, str(exc).splitlines()[0]))
     finally:
         con.close()
+    return out
+
+
+@pytest.mark.parametrize("path", DASHBOARD_FILES, ids=[p.stem for p in DASHBOARD_FILES])
+def test_every_panel_runs_on_postgres_and_returns_rows(grafana_db: dict[str, str], path: Path) -> None:
+    failures = []
+    for p, result in run_panels(grafana_db, path):
+        if isinstance(result, str):
+            failures.append(f"{p['title']!r}: {result}")
+            continue
+        names, rows = result
+        if not rows:
+            failures.append(f"{p['title']!r}: no rows")
+        elif p["type"] == "stat" and rows[0][-1] is None:
+            failures.append(f"{p['title']!r}: NULL")
+        elif p["targets"][0]["format"] == "time_series" and names[0] != "time":
+            failures.append(f"{p['title']!r}: first column {names[0]!r}, not time")
     assert not failures, f"{path.name}: " + "; ".join(failures)
+
+
+# ------------------------------------------------------------------------------------------------
+# a desk with statuses of its own
+# ------------------------------------------------------------------------------------------------
+
+DAY = "2025-05-20"
+# Every ticket is created on DAY at 08:00 (helpers.ticket): P3, assigned, category Software.
+# (ticket id, status as the desk writes it, resolved, closed, SLA met)
+OWN_STATUSES = [
+    ("A1", "Awaiting Parts", None, None, None),  # in no seed, no dates: open
+    ("A2", "Awaiting Parts", f"{DAY} 12:00:00", None, "Yes"),  # in no seed, resolved: 4 h
+    ("C1", "Cancelled", "2025-05-22 08:00:00", "2025-05-22 08:00:00", "No"),  # cancelled, a "resolution" of 48 h
+    ("C2", "Cancelled", None, "2025-05-21 09:00:00", "No"),  # cancelled by closing it
+    ("W1", "Waiting on Customer", f"{DAY} 10:00:00", None, "Yes"),  # waiting (open), once resolved: 2 h
+    ("I1", "In Progress", None, "2025-05-21 10:00:00", None),  # in progress (open) though it has a closed date
+    ("N1", "New", None, None, None),  # open; P1, unassigned, no response
+    ("R1", "Resolved", f"{DAY} 14:00:00", None, "Yes"),  # resolved: 6 h
+    ("K1", "Closed", f"{DAY} 10:00:00", "2025-05-21 10:00:00", "No"),  # resolved 2 h, SLA missed, closed
+    ("K2", "Closed", None, None, None),  # closed without a date: not open
+]
+OPEN_NOW = {"A1", "W1", "I1", "N1"}
+Panels = dict[str, dict[str, Result]]  # dashboard uid -> panel title -> result
+
+
+@pytest.fixture(scope="module")
+def own_statuses_db(pg_cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """OWN_STATUSES deployed to prod, in a database of its own on the session's private PostgreSQL."""
+    tickets = []
+    for tid, status, resolved, closed, sla in OWN_STATUSES:
+        over: dict[str, Any] = {"TKT-Status": status, "TKT-Actual Resolution Date": resolved,
+                                "TKT-Closed Time": closed, "TKT-SLA Met": sla}  # fmt: skip
+        if tid == "N1":
+            over |= {"TKT-Priority": "P1", "TKT-Assigned To": None, "TKT-Actual Response Date": None}
+        tickets.append(ticket(tid, **over))
+    source = write_source(tmp_path_factory.mktemp("own-statuses") / "export.db", tickets,
+                          [comment(f"CM{i}", t["TKT-Ticket ID"]) for i, t in enumerate(tickets)],
+                          [timesheet(t["TKT-Ticket ID"]) for t in tickets])  # fmt: skip
+    db = "t_dashboards_own_statuses"
+    pg_cluster.create_database(db)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "SDRUN_"))}
+    env.update(pg_cluster.env(db))
+    env["SDRUN_HOME"] = str(tmp_path_factory.mktemp("sdrun-home-own-statuses"))
+    # 'Awaiting Parts' is 20% of this export, past max_unmapped_share (it would halt the run)
+    return deploy(env, source, "--var", "max_unmapped_share=1")
+
+
+@pytest.fixture(scope="module")
+def own_statuses_panels(own_statuses_db: dict[str, str]) -> Panels:
+    """Every panel of the ten dashboards on that desk's marts; each must run."""
+    out: Panels = {}
+    errors = []
+    for path in DASHBOARD_FILES:
+        uid = load(path)["uid"]
+        for p, result in run_panels(own_statuses_db, path):
+            if isinstance(result, str):
+                errors.append(f"{path.name} {p['title']!r}: {result}")
+            else:
+                out.setdefault(uid, {})[p["title"]] = result
+    assert not errors, "; ".join(errors)
+    return out
+
+
+def stat_value(panels: Panels, uid: str, title: str) -> Any:
+    _, rows = panels[uid][title]
+    assert len(rows) == 1, (uid, title, rows)
+    v = rows[0][-1]
+    return v if v is None or isinstance(v, int) else float(v)
+
+
+def test_backlog_panels_count_status_groups(own_statuses_panels: Panels) -> None:
+    panels = own_statuses_panels
+    b = panels["sd-backlog"]
+    assert stat_value(panels, "sd-backlog", "Open now") == len(OPEN_NOW)
+    assert stat_value(panels, "sd-backlog", "Open P1/P2") == 1
+    assert stat_value(panels, "sd-workload", "Open tickets assigned") == len(OPEN_NOW) - 1  # N1 is unassigned
+    assert b["Open by status group"][1] == [("open", 1), ("in progress", 1), ("waiting", 1), ("(unmapped status)", 1)]
+    assert dict(b["Open by priority"][1]) == {"P1": 1, "P3": 3}
+    names, rows = b["Oldest open tickets"]
+    assert {r[names.index("ticket_id")] for r in rows} == OPEN_NOW
+    assert {(r[0], r[1]) for r in b["Open by status, as exported"][1]} == {
+        ("open", "New"), ("in progress", "In Progress"), ("waiting", "Waiting on Customer"),
+        ("(unmapped status)", "Awaiting Parts")}  # fmt: skip
+    # 10 created on DAY; A2, R1, K1 (resolved) and K2 (closed, no date) not open that evening;
+    # C2 cancelled on the 21st, C1 on the 22nd: 6, 5, then the 4 open now
+    assert [r[1] for r in b["Open tickets at the end of each day"][1]] == [6, 5, 4]
+    # 10 created, 4 resolved (A2, W1, R1, K1; C1 was cancelled)
+    assert stat_value(panels, "sd-backlog", "Opened minus resolved in range") == 10 - 4
+
+
+def test_cancelled_tickets_are_not_resolved(own_statuses_panels: Panels) -> None:
+    panels = own_statuses_panels
+
+    def v(uid: str, title: str) -> Any:
+        return stat_value(panels, uid, title)
+
+    # SLA of the tickets created, the cancelled ones left out: A2, W1, R1 met it, K1 missed it
+    assert v("sd-sla", "SLA met (tickets created in range)") == 75.0
+    assert v("sd-sla", "Tickets missing their SLA") == 1
+    assert v("sd-sla", "Tickets without an SLA verdict") == 4  # A1, I1, N1, K2
+    by_priority = [(p, x if x is None else float(x)) for p, x in panels["sd-sla"]["SLA met by priority (%)"][1]]
+    assert by_priority == [("P1", None), ("P3", 75.0)]  # N1 has no verdict
+    assert {r[0] for r in panels["sd-sla"]["Recent tickets that missed the SLA"][1]} == {"K1"}
+    # resolution: A2 4 h, W1 2 h, R1 6 h, K1 2 h; C1's 48 h is a cancellation
+    assert v("sd-ticket-volume", "Tickets resolved") == 4
+    assert v("sd-resolution-times", "Median resolution (h)") == 3.0
+    assert v("sd-resolution-times", "Resolved within a day (%)") == 100.0
+    assert v("sd-resolution-times", "Average (h, daily summary)") == 3.5
+    names, rows = panels["sd-categories"]["Per category: tickets, SLA, resolution, hours"]
+    (row,) = rows
+    got = dict(zip(names, row, strict=True))
+    assert (got["tickets"], float(got["sla_met_pct"]), float(got["avg_resolution_hours"])) == (10, 75.0, 3.5)
+    names, rows = panels["sd-ticket-volume"]["Created, resolved, closed and cancelled per day"]
+    assert [dict(zip(names[1:], r[1:], strict=True)) for r in rows] == [
+        {"created": 10, "resolved": 4, "closed": 0, "cancelled": 0},
+        {"created": 0, "resolved": 0, "closed": 3, "cancelled": 1},  # C2, I1, K1 closed; C2 cancelled
+        {"created": 0, "resolved": 0, "closed": 1, "cancelled": 1},  # C1
+    ]
+
+
+def test_daily_summary_by_status_group(own_statuses_db: dict[str, str]) -> None:
+    env = own_statuses_db
+    con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"], dbname=env["PGDATABASE"])
+    try:
+        with con.cursor() as cur:
+            cur.execute("select day::text, tickets_created, tickets_resolved, tickets_resolved_within_sla,"
+                        " avg_resolution_hours::float8, tickets_closed, tickets_cancelled, tickets_open_end_of_day"
+                        " from servicedesk.daily_summary order by day")  # fmt: skip
+            rows = cur.fetchall()
+    finally:
+        con.close()
+    assert rows == [
+        (DAY, 10, 4, 3, 3.5, 0, 0, 6),
+        ("2025-05-21", 0, 0, 0, None, 3, 1, 5),
+        ("2025-05-22", 0, 0, 0, None, 1, 1, 4),
+    ]
+
+
+def test_no_chart_breaks_down_by_the_desks_own_status(own_statuses_panels: Panels) -> None:
+    """Charts show status groups; only a table may show the export's spelling (next to its group)."""
+    spellings = {status for _, status, *_ in OWN_STATUSES}
+    kinds = {(load(path)["uid"], p["title"]): p["type"] for path in DASHBOARD_FILES for p in load(path)["panels"]}
+    found = []
+    for uid, panels in own_statuses_panels.items():
+        for title, (_, rows) in panels.items():
+            shown = {x for r in rows for x in r if isinstance(x, str)}
+            if kinds[uid, title] != "table" and spellings & shown:
+                found.append(f"{uid} {title!r}: {sorted(spellings & shown)}")
+    assert not found, "; ".join(found)

@@ -6,7 +6,13 @@ dashboards consistent (datasource, layout, time range). Edit a query here, run
 and this script disagree. Every panel is raw SQL against the live marts (schema `servicedesk`) or
 the run ledger (`sdrun_meta`), read by the role `grafana_ro`, with Grafana's macros
 (`$__timeFilter`, `$__timeGroupAlias`, ...); pytest_tests/test_dashboards.py runs each one on
-PostgreSQL marts built from the demo data.
+PostgreSQL marts built from the demo data, and checks the backlog and SLA panels' figures on a desk
+with statuses of its own.
+
+What a status means comes from `status_group` (seeds/status_map.csv), never from the export's own
+spelling in `status`: a desk may call its statuses anything. The backlog groups are named once below
+(BACKLOG_GROUPS, the groups seeds/status_groups.csv marks is_backlog; the dashboards read only the
+marts, not the seed, and the tests check the two agree).
 """
 
 from __future__ import annotations
@@ -22,8 +28,37 @@ SCHEMA_VERSION = 39
 S = "servicedesk"  # the live marts
 META = "sdrun_meta"  # the run ledger
 
-# Shared SQL fragments
-OPEN = "coalesce(resolved_at, closed_at) is null"
+# Ticket lifecycle: the stages of seeds/status_groups.csv in their order, and those that are backlog
+# (is_backlog). A ticket whose status is in no group (status_group NULL) falls back to its dates.
+STATUS_GROUPS = ("open", "in progress", "waiting", "resolved", "closed", "cancelled")
+BACKLOG_GROUPS = ("open", "in progress", "waiting")
+CANCELLED = "cancelled"
+
+
+def _quoted(values: tuple[str, ...]) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def is_open(t: str = "") -> str:
+    """In the backlog now: a backlog status group, or no group (status not in the seed) and neither a
+    resolution nor a closed date. `t` is the tickets table's alias, if any."""
+    c = f"{t}." if t else ""
+    return (f"({c}status_group in ({_quoted(BACKLOG_GROUPS)}) "
+            f"or ({c}status_group is null and coalesce({c}resolved_at, {c}closed_at) is null))")  # fmt: skip
+
+
+def not_cancelled(t: str = "") -> str:
+    """Counts for SLA and resolution: a cancelled ticket was never resolved (unknown statuses count)."""
+    c = f"{t}." if t else ""
+    return f"{c}status_group is distinct from '{CANCELLED}'"
+
+
+# The status group as a label: NULL is a status the seed does not know, or no status at all.
+GROUP_LABEL = "coalesce(status_group, case when status is null then '(no status)' else '(unmapped status)' end)"
+GROUP_ORDER = ("case status_group " + " ".join(f"when '{g}' then {i}" for i, g in enumerate(STATUS_GROUPS, 1))
+               + " end")  # fmt: skip
+OPEN = is_open()
+NOT_CANCELLED = not_cancelled()
 
 
 def panel(kind: str, title: str, sql: str, w: int, h: int, *, fmt: str = "table", unit: str | None = None,
@@ -103,17 +138,22 @@ def dashboard(uid: str, title: str, description: str, panels: list[dict[str, Any
     }
 
 
+# fmt: off
 DASHBOARDS = [
-    dashboard("sd-ticket-volume", "Ticket volume", "Tickets opened, resolved and closed over time.", [
+    dashboard("sd-ticket-volume", "Ticket volume",
+              "Tickets opened, resolved, closed and cancelled over time (a cancelled ticket is not resolved).", [
         stat("Tickets created", f"select count(*) as tickets from {S}.tickets where $__timeFilter(created_at)"),
-        stat("Tickets resolved", f"select count(*) as tickets from {S}.tickets where $__timeFilter(resolved_at)"),
+        stat("Tickets resolved", f"""
+            select count(*) as tickets from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED}""",
+             description="Resolved in range; cancelled tickets are not counted."),
         stat("P1 tickets created",
              f"select count(*) as tickets from {S}.tickets where priority = 'P1' and $__timeFilter(created_at)"),
         stat("Busiest day (tickets created)",
              f"select max(tickets_created) as tickets from {S}.daily_summary where $__timeFilter(day)"),
-        ts("Created, resolved and closed per day", f"""
+        ts("Created, resolved, closed and cancelled per day", f"""
             select $__timeGroupAlias(day, '1d'), sum(tickets_created) as created,
-                   sum(tickets_resolved) as resolved, sum(tickets_closed) as closed
+                   sum(tickets_resolved) as resolved, sum(tickets_closed) as closed,
+                   sum(tickets_cancelled) as cancelled
             from {S}.daily_summary where $__timeFilter(day) group by 1 order by 1""", w=24),
         ts("Created per week by priority", f"""
             select $__timeGroupAlias(created_at, '1w'), coalesce(priority, '(none)') as metric, count(*) as tickets
@@ -125,7 +165,9 @@ DASHBOARDS = [
             select lpad(extract(hour from created_at)::int::text, 2, '0') as hour, count(*) as tickets
             from {S}.tickets where $__timeFilter(created_at) group by 1 order by 1""", w=6),
     ]),
-    dashboard("sd-backlog", "Backlog", "Tickets open (neither resolved nor closed) and how old they are.", [
+    dashboard("sd-backlog", "Backlog",
+              "Tickets open and how old they are. Open: status group open, in progress or waiting; a status in "
+              "no group (unmapped) counts as open while the ticket has neither a resolution nor a closed date.", [
         stat("Open now", f"select count(*) as tickets from {S}.tickets where {OPEN}"),
         stat("Open P1/P2", f"select count(*) as tickets from {S}.tickets where {OPEN} and priority in ('P1', 'P2')"),
         stat("Median age of open tickets (days)", f"""
@@ -134,61 +176,68 @@ DASHBOARDS = [
             from {S}.tickets where {OPEN} and created_at is not null"""),
         stat("Opened minus resolved in range", f"""
             select (select count(*) from {S}.tickets where $__timeFilter(created_at))
-                 - (select count(*) from {S}.tickets where $__timeFilter(resolved_at)) as net"""),
+                 - (select count(*) from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED}) as net""",
+             description="Cancelled tickets are not counted as resolved."),
         ts("Open tickets at the end of each day", f"""
-            with days as (
-                select d from generate_series(date_trunc('day', $__timeFrom()::timestamp),
-                                              $__timeTo()::timestamp, interval '1 day') as d
-            )
-            select extract(epoch from days.d) as "time", count(t.ticket_id) as open_tickets
-            from days left join {S}.tickets t
-              on t.created_at < days.d + interval '1 day'
-             and coalesce(t.resolved_at, t.closed_at, 'infinity'::timestamp) >= days.d + interval '1 day'
-            where days.d >= (select min(created_at) from {S}.tickets)::date
-              and days.d <= (select max(created_at) from {S}.tickets)
-            group by 1 order by 1""", w=24),
-        bars("Open by status", f"""
-            select status, count(*) as tickets from {S}.tickets where {OPEN} group by 1 order by 2 desc"""),
+            select $__timeGroupAlias(day, '1d'), tickets_open_end_of_day as open_tickets
+            from {S}.daily_summary where $__timeFilter(day) order by 1""", w=24,
+           description="daily_summary.tickets_open_end_of_day: open as in 'Open now'; a ticket open now counts "
+                       "from the day it was created, any other until its resolution (or closed) date."),
+        bars("Open by status group", f"""
+            select {GROUP_LABEL} as status_group, count(*) as tickets from {S}.tickets where {OPEN}
+            group by 1 order by min({GROUP_ORDER}) nulls last, 1""", w=8),
         bars("Open by priority", f"""
             select coalesce(priority, '(none)') as priority, count(*) as tickets from {S}.tickets
-            where {OPEN} group by 1 order by 1"""),
+            where {OPEN} group by 1 order by 1""", w=8),
         bars("Open by age", f"""
             select case when age < 1 then '1: < 1 day' when age < 7 then '2: 1-7 days'
                         when age < 30 then '3: 7-30 days' else '4: 30+ days' end as age, count(*) as tickets
             from (select extract(epoch from ((select max(created_at) from {S}.tickets) - created_at)) / 86400 as age
                   from {S}.tickets where {OPEN} and created_at is not null) a
-            group by 1 order by 1"""),
+            group by 1 order by 1""", w=8),
+        table("Open by status, as exported", f"""
+            select {GROUP_LABEL} as status_group, coalesce(status, '(none)') as status, count(*) as tickets
+            from {S}.tickets where {OPEN} group by 1, 2 order by min({GROUP_ORDER}) nulls last, 3 desc""", w=8,
+              description="The desk's own statuses and their group (seeds/status_map.csv); add an unmapped one "
+                          "to the seed."),
         table("Oldest open tickets", f"""
-            select ticket_id, title, status, priority, team, assigned_to, created_at from {S}.tickets
-            where {OPEN} order by created_at nulls last limit 50"""),
+            select ticket_id, title, {GROUP_LABEL} as status_group, status, priority, team, assigned_to, created_at
+            from {S}.tickets where {OPEN} order by created_at nulls last limit 50""", w=16),
     ]),
-    dashboard("sd-sla", "SLA compliance", "Share of tickets that met their SLA (is_sla_met) by week, priority, team.",
+    dashboard("sd-sla", "SLA compliance", "Share of tickets that met their SLA (is_sla_met) by week, priority, team; "
+              "cancelled tickets (status group cancelled) are left out.",
               [
         stat("SLA met (tickets created in range)", f"""
             select round(100.0 * count(*) filter (where is_sla_met) / nullif(count(is_sla_met), 0), 1) as pct
-            from {S}.tickets where $__timeFilter(created_at)""", unit="percent"),
+            from {S}.tickets where $__timeFilter(created_at) and {NOT_CANCELLED}""", unit="percent"),
         stat("Tickets missing their SLA", f"""
-            select count(*) as tickets from {S}.tickets where not is_sla_met and $__timeFilter(created_at)"""),
+            select count(*) as tickets from {S}.tickets where not is_sla_met and {NOT_CANCELLED}
+            and $__timeFilter(created_at)"""),
         stat("Tickets without an SLA verdict", f"""
-            select count(*) as tickets from {S}.tickets where is_sla_met is null and $__timeFilter(created_at)"""),
+            select count(*) as tickets from {S}.tickets where is_sla_met is null and {NOT_CANCELLED}
+            and $__timeFilter(created_at)"""),
         stat("P1 SLA met", f"""
             select round(100.0 * count(*) filter (where is_sla_met) / nullif(count(is_sla_met), 0), 1) as pct
-            from {S}.tickets where priority = 'P1' and $__timeFilter(created_at)""", unit="percent"),
+            from {S}.tickets where priority = 'P1' and $__timeFilter(created_at) and {NOT_CANCELLED}""",
+             unit="percent"),
         ts("SLA met per week (%)", f"""
             select $__timeGroupAlias(created_at, '1w'),
                    round(100.0 * count(*) filter (where is_sla_met) / nullif(count(is_sla_met), 0), 1) as sla_met_pct
-            from {S}.tickets where $__timeFilter(created_at) group by 1 order by 1""", w=24, unit="percent"),
+            from {S}.tickets where $__timeFilter(created_at) and {NOT_CANCELLED} group by 1 order by 1""",
+           w=24, unit="percent"),
         bars("SLA met by priority (%)", f"""
             select coalesce(priority, '(none)') as priority,
                    round(100.0 * count(*) filter (where is_sla_met) / nullif(count(is_sla_met), 0), 1) as sla_met_pct
-            from {S}.tickets where $__timeFilter(created_at) group by 1 order by 1""", unit="percent"),
+            from {S}.tickets where $__timeFilter(created_at) and {NOT_CANCELLED} group by 1 order by 1""",
+             unit="percent"),
         bars("SLA met by team (%)", f"""
             select coalesce(team, '(none)') as team,
                    round(100.0 * count(*) filter (where is_sla_met) / nullif(count(is_sla_met), 0), 1) as sla_met_pct
-            from {S}.tickets where $__timeFilter(created_at) group by 1 order by 2""", unit="percent"),
+            from {S}.tickets where $__timeFilter(created_at) and {NOT_CANCELLED} group by 1 order by 2""",
+             unit="percent"),
         table("Recent tickets that missed the SLA", f"""
             select ticket_id, title, priority, team, assigned_to, created_at, response_minutes, resolution_hours
-            from {S}.tickets where not is_sla_met and $__timeFilter(created_at)
+            from {S}.tickets where not is_sla_met and $__timeFilter(created_at) and {NOT_CANCELLED}
             order by created_at desc limit 100""", w=24),
     ]),
     dashboard("sd-response-times", "Response times", "Minutes from creation to the first response.", [
@@ -227,16 +276,17 @@ DASHBOARDS = [
             from {S}.tickets where $__timeFilter(created_at) and response_minutes is not null
             group by 1 order by 1""", w=24),
     ]),
-    dashboard("sd-resolution-times", "Resolution times", "Hours from creation to resolution.", [
+    dashboard("sd-resolution-times", "Resolution times",
+              "Hours from creation to resolution; cancelled tickets are not resolved.", [
         stat("Median resolution (h)", f"""
             select round(cast(percentile_cont(0.5) within group (order by resolution_hours) as numeric), 1) as hours
-            from {S}.tickets where $__timeFilter(resolved_at)""", unit="h"),
+            from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED}""", unit="h"),
         stat("90th percentile (h)", f"""
             select round(cast(percentile_cont(0.9) within group (order by resolution_hours) as numeric), 1) as hours
-            from {S}.tickets where $__timeFilter(resolved_at)""", unit="h"),
+            from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED}""", unit="h"),
         stat("Resolved within a day (%)", f"""
             select round(100.0 * count(*) filter (where resolution_hours <= 24) / nullif(count(resolution_hours), 0), 1)
-                   as pct from {S}.tickets where $__timeFilter(resolved_at)""", unit="percent"),
+                   as pct from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED}""", unit="percent"),
         stat("Average (h, daily summary)", f"""
             select round(avg(avg_resolution_hours), 1) as hours from {S}.daily_summary where $__timeFilter(day)""",
              unit="h"),
@@ -244,31 +294,31 @@ DASHBOARDS = [
             select $__timeGroupAlias(resolved_at, '1w'),
                    percentile_cont(0.5) within group (order by resolution_hours) as median,
                    percentile_cont(0.9) within group (order by resolution_hours) as p90
-            from {S}.tickets where $__timeFilter(resolved_at) and resolution_hours is not null
+            from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED} and resolution_hours is not null
             group by 1 order by 1""", w=24, unit="h"),
         bars("Median by priority (h)", f"""
             select coalesce(priority, '(none)') as priority,
                    percentile_cont(0.5) within group (order by resolution_hours) as median_hours
-            from {S}.tickets where $__timeFilter(resolved_at) and resolution_hours is not null
+            from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED} and resolution_hours is not null
             group by 1 order by 1""", w=8, unit="h"),
         bars("Median by category (h)", f"""
             select coalesce(category, '(none)') as category,
                    percentile_cont(0.5) within group (order by resolution_hours) as median_hours
-            from {S}.tickets where $__timeFilter(resolved_at) and resolution_hours is not null
+            from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED} and resolution_hours is not null
             group by 1 order by 2 desc""", w=8, unit="h"),
         bars("Median by team (h)", f"""
             select coalesce(team, '(none)') as team,
                    percentile_cont(0.5) within group (order by resolution_hours) as median_hours
-            from {S}.tickets where $__timeFilter(resolved_at) and resolution_hours is not null
+            from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED} and resolution_hours is not null
             group by 1 order by 2 desc""", w=8, unit="h"),
     ]),
     dashboard("sd-workload", "Team and agent workload", "Hours logged in timesheets, per team and agent.", [
-        stat("Hours logged", f"select round(sum(hours), 1) as hours from {S}.timesheets where $__timeFilter(work_date)",
-             unit="h"),
+        stat("Hours logged", f"select round(sum(hours)::numeric, 1) as hours from {S}.timesheets "
+             "where $__timeFilter(work_date)", unit="h"),
         stat("Agents who logged time", f"""
             select count(distinct user_name) as agents from {S}.timesheets where $__timeFilter(work_date)"""),
         stat("Hours per ticket worked on", f"""
-            select round(sum(hours) / nullif(count(distinct ticket_id), 0), 2) as hours
+            select round(sum(hours)::numeric / nullif(count(distinct ticket_id), 0), 2) as hours
             from {S}.timesheets where $__timeFilter(work_date)""", unit="h"),
         stat("Open tickets assigned", f"""
             select count(*) as tickets from {S}.tickets where {OPEN} and assigned_to is not null"""),
@@ -277,10 +327,10 @@ DASHBOARDS = [
             from {S}.timesheets ts join {S}.tickets t on t.ticket_id = ts.ticket_id
             where $__timeFilter(ts.work_date) group by 1, 2 order by 1""", w=24, unit="h"),
         bars("Hours by agent (top 20)", f"""
-            select coalesce(user_name, '(none)') as agent, round(sum(hours), 1) as hours from {S}.timesheets
+            select coalesce(user_name, '(none)') as agent, round(sum(hours)::numeric, 1) as hours from {S}.timesheets
             where $__timeFilter(work_date) group by 1 order by 2 desc limit 20""", h=10, unit="h"),
         bars("Hours by kind of work", f"""
-            select coalesce(category, '(none)') as kind, round(sum(hours), 1) as hours from {S}.timesheets
+            select coalesce(category, '(none)') as kind, round(sum(hours)::numeric, 1) as hours from {S}.timesheets
             where $__timeFilter(work_date) group by 1 order by 2 desc""", h=10, unit="h"),
         table("Agents: tickets assigned, open, hours logged", f"""
             with assigned as (
@@ -289,23 +339,22 @@ DASHBOARDS = [
                 from {S}.tickets where $__timeFilter(created_at) and assigned_to is not null group by 1
             ),
             logged as (
-                select user_name as agent, round(sum(hours), 1) as hours_logged from {S}.timesheets
+                select user_name as agent, round(sum(hours)::numeric, 1) as hours_logged from {S}.timesheets
                 where $__timeFilter(work_date) and user_name is not null group by 1
             )
             select coalesce(a.agent, l.agent) as agent, coalesce(a.tickets_assigned, 0) as tickets_assigned,
                    coalesce(a.tickets_open, 0) as tickets_open, coalesce(l.hours_logged, 0) as hours_logged
             from assigned a full join logged l on l.agent = a.agent order by hours_logged desc""", w=24, h=10),
     ]),
-    dashboard("sd-categories", "Categories", "What the tickets are about: categories over time and their cost.", [
+    dashboard("sd-categories", "Categories",
+              "What the tickets are about: categories (as the export writes them) over time and their cost.", [
         stat("Categories in use", f"""
-            select count(distinct category) as categories from {S}.tickets where $__timeFilter(created_at)"""),
-        stat("Tickets with an unmapped category", f"""
-            select count(*) as tickets from {S}.tickets where not is_category_mapped and $__timeFilter(created_at)"""),
+            select count(distinct category) as categories from {S}.tickets where $__timeFilter(created_at)""", w=8),
         stat("Tickets without a category", f"""
-            select count(*) as tickets from {S}.tickets where category is null and $__timeFilter(created_at)"""),
+            select count(*) as tickets from {S}.tickets where category is null and $__timeFilter(created_at)""", w=8),
         stat("Largest category", f"""
             select category from {S}.tickets where $__timeFilter(created_at) and category is not null
-            group by 1 order by count(*) desc limit 1"""),
+            group by 1 order by count(*) desc limit 1""", w=8),
         pie("Share of tickets", f"""
             select coalesce(category, '(none)') as category, count(*) as tickets from {S}.tickets
             where $__timeFilter(created_at) group by 1 order by 2 desc"""),
@@ -314,10 +363,10 @@ DASHBOARDS = [
             from {S}.tickets where $__timeFilter(created_at) group by 1, 2 order by 1""", w=16),
         table("Per category: tickets, SLA, resolution, hours", f"""
             select coalesce(t.category, '(none)') as category, count(*) as tickets,
-                   round(100.0 * count(*) filter (where t.is_sla_met) / nullif(count(t.is_sla_met), 0), 1)
-                       as sla_met_pct,
-                   round(avg(t.resolution_hours), 1) as avg_resolution_hours,
-                   round(coalesce(sum(h.hours), 0), 1) as hours_logged
+                   round(100.0 * count(*) filter (where t.is_sla_met and {not_cancelled("t")})
+                         / nullif(count(t.is_sla_met) filter (where {not_cancelled("t")}), 0), 1) as sla_met_pct,
+                   round(avg(t.resolution_hours) filter (where {not_cancelled("t")}), 1) as avg_resolution_hours,
+                   round(coalesce(sum(h.hours), 0)::numeric, 1) as hours_logged
             from {S}.tickets t
             left join (select ticket_id, sum(hours) as hours from {S}.timesheets group by 1) h
               on h.ticket_id = t.ticket_id
@@ -424,6 +473,7 @@ DASHBOARDS = [
             from {META}.versions order by built_at desc limit 50""", w=12, h=10),
     ], time_from="now-30d", tags=["operations"]),
 ]
+# fmt: on
 
 
 def main(check: bool = False) -> int:
