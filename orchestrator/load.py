@@ -59,8 +59,8 @@ def source_select(con: duckdb.DuckDBPyConnection, table: str, alias: str = "src"
             f"ELSE printf('%!.17g', {x}) END AS {x}"
         )
     inner = f"SELECT {', '.join(exprs)} FROM {_sqlite_ident(table)}".replace("'", "''")
-    # CAST(x AS TEXT) keeps a BLOB's bytes; NULL stays NULL
-    return f"SELECT CAST(source_row AS BIGINT) AS source_row, * EXCLUDE (source_row) FROM sqlite_query('{alias}', '{inner}')"
+    outer = "SELECT CAST(source_row AS BIGINT) AS source_row, * EXCLUDE (source_row)"
+    return f"{outer} FROM sqlite_query('{alias}', '{inner}')"
 
 
 def write_date_orders(con: duckdb.DuckDBPyConnection, relation: str, orders: list[dict[str, Any]] | None) -> None:

@@ -360,7 +360,8 @@ def table_scan_sql(table: str, columns: list[str], sentinels: list[str]) -> str:
     digits9 = "translate(t, '0123456789', '9999999999')"
     shape = (
         f"CASE WHEN k = {K_DATE} THEN CASE WHEN regexp_matches(t, '[A-Za-z]{{3}}') "
-        f"THEN regexp_replace(regexp_replace({digits9}, {lit(RE_WEEKDAY_PREFIX)}, 'Day, '), {lit(_RE_MONTH)}, 'Mon', 'g') "
+        f"THEN regexp_replace(regexp_replace({digits9}, {lit(RE_WEEKDAY_PREFIX)}, 'Day, '), {lit(_RE_MONTH)}, 'Mon', "
+        "'g') "
         f"ELSE {digits9} END "
         f"WHEN x BETWEEN {EXCEL_SERIAL_MIN} AND {EXCEL_SERIAL_MAX} THEN 'EXCEL' END"
     )
@@ -417,7 +418,8 @@ d0 AS (SELECT col, v, n, bad, t, k, x, shape,
 d AS (SELECT col, v, n, bad, t, k, x, shape, kind,
         CASE WHEN kind IN ('ymd', 'dmy') THEN regexp_extract(t, {lit(RE_NUM_DATE_PARTS)}, ['a', 'b', 'c']) END AS nd,
         CASE WHEN kind = 'named' THEN CASE WHEN left(regexp_replace(shape, '^Day,? ', ''), 1) = '9'
-             THEN regexp_extract(regexp_replace(t, {lit(RE_WEEKDAY_PREFIX)}, ''), {lit(RE_NAMED1_PARTS)}, ['d', 'mon', 'y'])
+             THEN regexp_extract(regexp_replace(t, {lit(RE_WEEKDAY_PREFIX)}, ''), {lit(RE_NAMED1_PARTS)},
+                                 ['d', 'mon', 'y'])
              ELSE regexp_extract(regexp_replace(t, {lit(RE_WEEKDAY_PREFIX)}, ''), {lit(RE_NAMED2_PARTS)},
                                  ['mon', 'd', 'y']) END END AS nm,
         CASE WHEN kind <> 'iso' AND contains(shape, ':')
@@ -826,7 +828,8 @@ def _profile_table(
         scans.append({
             "table": t.name, "pos": pos, "info": info, "family": family, "r": r, "groups": date_groups, "rows": rows,
             # a column whose values are mostly dates: its evidence counts for the whole export
-            "dated": bool(textual) and (family in ("date", "timestamp") or date_like >= DETECT_MIN_SHARE * (rows - missing)),
+            "dated": bool(textual)
+            and (family in ("date", "timestamp") or date_like >= DETECT_MIN_SHARE * (rows - missing)),
         })  # fmt: skip
     return scans
 
@@ -921,7 +924,8 @@ def _order(day_first: bool) -> str:
 def date_orders(profile: dict[str, Any]) -> list[dict[str, Any]]:
     """The rows of the `date_orders` table the raw load writes (orchestrator/load.py)."""
     return [
-        {"table": t["name"], "column": c["name"], "shape": o["shape"], "day_first": o["day_first"], "reason": o["reason"]}
+        {"table": t["name"], "column": c["name"], "shape": o["shape"], "day_first": o["day_first"],
+         "reason": o["reason"]}
         for t, c in iter_columns(profile) if c["dates"] for o in c["dates"]["orders"]
     ]  # fmt: skip
 

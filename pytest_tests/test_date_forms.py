@@ -50,8 +50,8 @@ def test_profile_and_models_read_the_same_forms(tmp_path: Path) -> None:
     for v, c in zip(values, profile["tables"][0]["columns"], strict=True):
         profiled[v] = bool(c["dates"] and c["dates"]["parsed"] == 1)
     # the models: one ticket per value
-    source = write_source(tmp_path / "export.db", [ticket(f"T{i}", **{"TKT-Created Time": v}) for i, v in enumerate(values)],
-                          [comment("C1", "T0")], [timesheet("T0")])  # fmt: skip
+    tickets = [ticket(f"T{i}", **{"TKT-Created Time": v}) for i, v in enumerate(values)]
+    source = write_source(tmp_path / "export.db", tickets, [comment("C1", "T0")], [timesheet("T0")])
     home = tmp_path / "home"
     env = {"SDRUN_BREAKER_MAX_UNPARSEABLE_DATE_SHARE": "1", "SDRUN_BREAKER_MIN_SCORE": "0"}
     result = sdrun("full", "--source", str(source), "-q", "--var", "max_quarantined_share=1", home=home, env=env)
@@ -59,10 +59,10 @@ def test_profile_and_models_read_the_same_forms(tmp_path: Path) -> None:
     wh = duckdb.connect(str(home / "warehouse" / "servicedesk.duckdb"), read_only=True)
     try:
         rows = wh.execute(
-            "select ticket_id, created_at, created_at__failure from servicedesk.servicedesk_staging.stg_servicedesk__tickets"
-        ).fetchall()  # fmt: skip
+            "select ticket_id, created_at from servicedesk.servicedesk_staging.stg_servicedesk__tickets"
+        ).fetchall()
     finally:
         wh.close()
-    parsed = {values[int(tid[1:])]: ts is not None for tid, ts, _ in rows}
+    parsed = {values[int(tid[1:])]: ts is not None for tid, ts in rows}
     assert {v: parsed[v] for v in values} == {v: v in VALID for v in values}  # the models
     assert profiled == {v: v in VALID for v in values}  # the profile, value by value

@@ -407,8 +407,16 @@ def test_order_follows_the_evidence_of_each_shape(tmp_path: Path) -> None:
     """Month-first evidence is followed (no halt), whatever the configured order; a second shape in
     the same column (12-hour US values among day-first 24-hour ones) has its own evidence."""
     us = ["02/13/2025 10:00", "03/28/2025 11:30", "04/05/2025 09:00", "12/01/2025 08:00"]
-    mixed = ["20/05/2025 8:42", "13/01/2025 9:00", "04/05/2025 10:00", "04/17/2025 10:55:00 PM", "05/06/2025 1:00:00 AM"]
-    path = make_db(tmp_path / "o.db", {"t": ([("us", "TEXT"), ("mixed", "TEXT")], list(zip(us + [None], mixed)))})
+    mixed = [
+        "20/05/2025 8:42",
+        "13/01/2025 9:00",
+        "04/05/2025 10:00",
+        "04/17/2025 10:55:00 PM",
+        "05/06/2025 1:00:00 AM",
+    ]
+    path = make_db(
+        tmp_path / "o.db", {"t": ([("us", "TEXT"), ("mixed", "TEXT")], list(zip(us + [None], mixed, strict=True)))}
+    )
     p = profile_source(path, day_first=True, sentinels=SENTINELS)
     assert rules(p) == []
     us_col, mixed_col = p["tables"][0]["columns"]
@@ -421,7 +429,10 @@ def test_order_follows_the_evidence_of_each_shape(tmp_path: Path) -> None:
     assert orders["/ 12h"]["examples"]["month_first"] == "04/17/2025 10:55:00 PM"
     assert mixed_col["dates"]["parsed"] == 5 and mixed_col["dates"]["parsed_as"] == "mixed"
     assert {(d["column"], d["shape"], d["day_first"]) for d in p["date_orders"]} == {
-        ("us", "/ 24h", False), ("mixed", "/ 24h", True), ("mixed", "/ 12h", False)}
+        ("us", "/ 24h", False),
+        ("mixed", "/ 24h", True),
+        ("mixed", "/ 12h", False),
+    }
     assert p["warnings"] == []
 
 
@@ -457,7 +468,9 @@ def test_rule_order_conflict(tmp_path: Path) -> None:
     assert rules(p) == ["unparseable_dates", "order_conflict"]  # the month-first values fit no reading
     line = breaker_trips(p, Thresholds(), day_first=True)[-1]
     assert line.startswith("t.when: dates shaped NN/NN/YYYY with a 24-hour time hold values that can only be day-first")
-    assert "2 values can only be day-first (e.g. 13/01/2025 11:30) and 1 only month-first (e.g. 05/20/2025 09:00)" in line
+    assert (
+        "2 values can only be day-first (e.g. 13/01/2025 11:30) and 1 only month-first (e.g. 05/20/2025 09:00)" in line
+    )
     assert rules(p, halt_on_order_conflict=False) == ["unparseable_dates"]
 
 
