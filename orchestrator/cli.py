@@ -164,9 +164,8 @@ def full(
     options = DeployOptions(skip_canary=skip_canary, keep=keep, force=force)
     if keep_versions is not None:
         options.keep_versions = keep_versions
-    outcome = run_full(
-        source, target_name=target, dbt_vars=_parse_vars(var) or None, quiet=quiet, deploy_options=options
-    )
+    outcome = run_full(source, target_name=target, dbt_vars=_parse_vars(var) or None, quiet=quiet,
+                       deploy_options=options)
     typer.echo("\n".join(outcome.summary))
     if outcome.error is not None:
         raise outcome.error
@@ -189,9 +188,7 @@ def profile(
     ),
     min_score: float | None = typer.Option(None, "--min-score", help="Halt under this quality score (80)."),
     halt_on_order: bool | None = typer.Option(
-        None,
-        "--halt-on-order-conflict/--no-halt-on-order-conflict",
-        help="Halt on day/month evidence "
+        None, "--halt-on-order-conflict/--no-halt-on-order-conflict", help="Halt on day/month evidence "
         "against the configured order (default: halt). Each threshold also reads SDRUN_BREAKER_<NAME>.",
     ),
 ) -> None:
@@ -250,10 +247,8 @@ def status(as_json: bool = typer.Option(False, "--json", help="JSON on stdout.")
     live = st["live"]
     typer.echo(f"database  {st['database']}")
     if live:
-        typer.echo(
-            f"live      servicedesk = version {live['version']} (since {live['live_since']:%Y-%m-%d %H:%M:%S}, "
-            f"source sha256 {(live['source_sha256'] or '?')[:12]}…)"
-        )
+        typer.echo(f"live      servicedesk = version {live['version']} (since {live['live_since']:%Y-%m-%d %H:%M:%S}, "
+                   f"source sha256 {(live['source_sha256'] or '?')[:12]}…)")
     else:
         typer.echo("live      " + ("servicedesk (not built by sdrun)" if st["live_schema_present"] else "none"))
     for v in st["kept"]:
@@ -282,10 +277,8 @@ def history(
         secs = (r["finished_at"] - r["started_at"]).total_seconds() if r["finished_at"] else None
         tables = (r["counts"] or {}).get("tables", {})
         counts = ", ".join(f"{t} {c['marts']:,}" for t, c in tables.items())
-        typer.echo(
-            f"{r['run_id']:<22} {r['target']:<6} {r['outcome']:<9} {r['started_at']:%Y-%m-%d %H:%M:%S} "
-            f"{secs if secs is None else round(secs, 1)!s:>6} {(r['source_sha256'] or '')[:12]:<12} {counts}"
-        )
+        typer.echo(f"{r['run_id']:<22} {r['target']:<6} {r['outcome']:<9} {r['started_at']:%Y-%m-%d %H:%M:%S} "
+                   f"{secs if secs is None else round(secs, 1)!s:>6} {(r['source_sha256'] or '')[:12]:<12} {counts}")
 
 
 @app.command()
@@ -297,10 +290,8 @@ def rollback(
     from .deploy import rollback as run_rollback
 
     out = run_rollback(to)
-    typer.echo(
-        f"live: servicedesk = version {out['live_version']}"
-        + (f" (version {out['previous_version']} kept)" if out["previous_version"] else "")
-    )
+    typer.echo(f"live: servicedesk = version {out['live_version']}"
+               + (f" (version {out['previous_version']} kept)" if out["previous_version"] else ""))
 
 
 @app.command()
@@ -315,10 +306,8 @@ def restore(
     from .settings import Settings
 
     out = run_restore(find_backup(backup, Settings.from_env().backups_dir), into)
-    typer.echo(
-        f"restored {out['from']} into schema {out['schema']} (sha256 verified): "
-        + ", ".join(f"{t} {n:,}" for t, n in out["tables"].items())
-    )
+    typer.echo(f"restored {out['from']} into schema {out['schema']} (sha256 verified): "
+               + ", ".join(f"{t} {n:,}" for t, n in out["tables"].items()))
 
 
 @app.command()
@@ -378,10 +367,8 @@ def backups_list(as_json: bool = typer.Option(False, "--json", help="JSON on std
         return
     for b in found:
         m = b.manifest
-        typer.echo(
-            f"{b.folder.name}  {m['created_at']}  {m['bytes']:>12,} bytes  sha256 {m['sha256'][:12]}…  "
-            f"{m.get('source_path', '')}"
-        )
+        typer.echo(f"{b.folder.name}  {m['created_at']}  {m['bytes']:>12,} bytes  sha256 {m['sha256'][:12]}…  "
+                   f"{m.get('source_path', '')}")
     if not found:
         typer.echo("no source backups")
 

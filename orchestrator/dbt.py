@@ -162,13 +162,7 @@ def run_dbt(
     console = work_dir / "dbt.log"
     with open(console, "a", encoding="utf-8") as out:
         proc = subprocess.Popen(
-            cmd,
-            cwd=project_dir,
-            env=full_env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            bufsize=1,
+            cmd, cwd=project_dir, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
             preexec_fn=_die_with_parent,
         )
         assert proc.stdout is not None

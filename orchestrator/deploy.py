@@ -69,10 +69,8 @@ DATE_COLUMNS = {
     "timesheets": ["work_date"],
 }
 # The numeric columns and their type: durations to 2 decimals; hours as the export holds them (float8).
-NUMERIC_COLUMNS = {
-    "tickets": {"response_minutes": "numeric", "resolution_hours": "numeric"},
-    "timesheets": {"hours": "double precision"},
-}
+NUMERIC_COLUMNS = {"tickets": {"response_minutes": "numeric", "resolution_hours": "numeric"},
+                   "timesheets": {"hours": "double precision"}}
 LEFTOVER_RE = re.compile(r"^(servicedesk|raw)_([0-9]{8}t[0-9]{6}z_[0-9a-f]{4})(_staging)?(__load)?$")
 
 # What the Grafana dashboards run ({s} is the marts schema), run on every version before it goes live
@@ -192,43 +190,30 @@ def full(
             ledger_started = True
             live = live_version(lock)
             rec["live_version"] = live["version"] if live else None
-            unchanged = target_name == "prod" and not options.force and live is not None and live["fingerprint"] == fp
+            unchanged = (target_name == "prod" and not options.force and live is not None
+                         and live["fingerprint"] == fp)
         if unchanged:
             assert live is not None
             report["unchanged"] = {"live_version": live["version"]}
-            run.log(
-                f"live version {live['version']} was built from this source and these vars: nothing to do "
-                "(--force builds a new version)"
-            )
+            run.log(f"live version {live['version']} was built from this source and these vars: nothing to do "
+                    "(--force builds a new version)")
         else:
             if target_name == "canary" or not options.skip_canary:
-                _canary_stage(
-                    run,
-                    report,
-                    source,
-                    info.sha256,
-                    info.tables,
-                    dbt_vars,
-                    settings,
-                    keep=options.keep and target_name == "canary",
-                    prefix="" if target_name == "canary" else "canary_",
-                )
+                _canary_stage(run, report, source, info.sha256, info.tables, dbt_vars, settings,
+                              keep=options.keep and target_name == "canary",
+                              prefix="" if target_name == "canary" else "canary_")
             if target_name == "prod":
                 new_version = version_id(run.run_id)
                 _ledger_update(lock, run.run_id, version=new_version)
                 target = PostgresTarget("prod", SchemaSet.building())
-                _build_and_verify(run, report, target, source, info.sha256, info.tables, dbt_vars, settings, prefix="")
+                _build_and_verify(run, report, target, source, info.sha256, info.tables, dbt_vars, settings,
+                                  prefix="")
                 with run.step("backup") as rec:
                     rec.update(_backup_live(settings, run.run_id, lock))
                 with run.step("swap") as rec:
                     same_source(source, info.sha256)
-                    rec["previous_version"] = activate(
-                        new_version,
-                        fingerprint=fp,
-                        source_sha=info.sha256,
-                        run_id=run.run_id,
-                        built_in=SchemaSet.building(),
-                    )
+                    rec["previous_version"] = activate(new_version, fingerprint=fp, source_sha=info.sha256,
+                                                       run_id=run.run_id, built_in=SchemaSet.building())
                     rec["live_version"] = new_version
                     published = True
                 with run.step("smoke"):
@@ -272,12 +257,8 @@ def full(
             finally:
                 lock.close()  # releases the advisory lock
         run.write_json("report.json", report)
-        run.log(
-            f"run {report['outcome']}",
-            level="info" if error is None else "error",
-            outcome=report["outcome"],
-            exit_code=report["exit_code"],
-        )
+        run.log(f"run {report['outcome']}", level="info" if error is None else "error",
+                outcome=report["outcome"], exit_code=report["exit_code"])
     return RunOutcome(report=report, summary=_summary(report), error=error)
 
 
@@ -285,10 +266,8 @@ def _summary(report: dict[str, Any]) -> list[str]:
     lines = summary_lines(report)
     extra = []
     if report.get("unchanged"):
-        extra.append(
-            f"  unchanged   live version {report['unchanged']['live_version']} already holds this "
-            "source; nothing deployed (--force to rebuild)"
-        )
+        extra.append(f"  unchanged   live version {report['unchanged']['live_version']} already holds this "
+                     "source; nothing deployed (--force to rebuild)")
     for key, label in (("canary", "canary"), ("verify", "reconcile")):
         rec = report.get(key)
         if not rec:
@@ -299,33 +278,22 @@ def _summary(report: dict[str, Any]) -> list[str]:
                 extra.append(f"  canary      did not pass, {kept}")
                 continue
             t = rec.get("tests") or {}
-            extra.append(
-                f"  canary      {rec['sample_rows']:,} sampled rows, {t.get('passed', 0)} tests passed, "
-                f"{t.get('failed', 0) + t.get('errored', 0)} failed, dashboards "
-                f"{rec.get('dashboards', '-')}, {kept}"
-            )
+            extra.append(f"  canary      {rec['sample_rows']:,} sampled rows, {t.get('passed', 0)} tests passed, "
+                         f"{t.get('failed', 0) + t.get('errored', 0)} failed, dashboards "
+                         f"{rec.get('dashboards', '-')}, {kept}")
             continue
         for table, r in rec["reconcile"].items():
-            extra.append(
-                f"  {label:<11} {table:<10} source {r['source']:,} → raw {r['raw']:,} → staging "
-                f"{r['staging']:,} = marts {r['marts']:,} + quarantined {r['excluded']:,}  "
-                + ("ok" if r["ok"] else "MISMATCH")
-            )
+            extra.append(f"  {label:<11} {table:<10} source {r['source']:,} → raw {r['raw']:,} → staging "
+                         f"{r['staging']:,} = marts {r['marts']:,} + quarantined {r['excluded']:,}  "
+                         + ("ok" if r["ok"] else "MISMATCH"))
         bad = [c for c, t in rec["column_types"].items() if not t["ok"]]
-        extra.append(
-            f"  types       {len(rec['column_types'])} date/number columns checked"
-            + (f", WRONG: {', '.join(bad)}" if bad else ", all timestamp/numeric")
-        )
+        extra.append(f"  types       {len(rec['column_types'])} date/number columns checked"
+                     + (f", WRONG: {', '.join(bad)}" if bad else ", all timestamp/numeric"))
     swap = report.get("steps", {}).get("swap")
     if swap and swap.get("status") == "ok":
-        extra.append(
-            f"  live        {LIVE_SCHEMA} = version {swap['live_version']}"
-            + (
-                f" (previous {swap['previous_version']} kept, `sdrun rollback` restores it)"
-                if swap.get("previous_version")
-                else ""
-            )
-        )
+        extra.append(f"  live        {LIVE_SCHEMA} = version {swap['live_version']}"
+                     + (f" (previous {swap['previous_version']} kept, `sdrun rollback` restores it)"
+                        if swap.get("previous_version") else ""))
     return lines[:-1] + extra + lines[-1:]
 
 
@@ -349,39 +317,25 @@ def same_source(source: Path, expected_sha: str) -> None:
         raise SourceError(f"{source}: the file {what} during the run; nothing was published")
 
 
-def _build_and_verify(
-    run: Run,
-    report: dict[str, Any],
-    target: PostgresTarget,
-    source: Path,
-    expected_sha: str,
-    source_rows: dict[str, int],
-    dbt_vars: dict[str, Any] | None,
-    settings: Settings,
-    prefix: str,
-) -> dict[str, Any]:
+def _build_and_verify(run: Run, report: dict[str, Any], target: PostgresTarget, source: Path, expected_sha: str,
+                      source_rows: dict[str, int], dbt_vars: dict[str, Any] | None, settings: Settings,
+                      prefix: str) -> dict[str, Any]:
     """load → build (tests are the gate) → verify → report, for one schema set."""
     out: dict[str, Any] = {}
     with run.step(f"{prefix}load") as rec:
-
         def copied(table: str, rows: int) -> None:
             run.log(f"copied {table}: {rows:,} rows", step=f"{prefix}load", table=table, rows=rows)
             faults.pause(f"{prefix}load:{table}", run)
 
-        rec["rows"] = out["rows"] = target.load_raw(
-            source, on_table=copied, date_orders=report["profile"]["date_orders"]
-        )
+        rec["rows"] = out["rows"] = target.load_raw(source, on_table=copied,
+                                                    date_orders=report["profile"]["date_orders"])
         same_source(source, expected_sha)  # what was copied is what was checked
     with run.step(f"{prefix}build") as rec:
         work = run.run_dir / ("dbt" if not prefix else f"dbt-{prefix.rstrip('_')}")
-        result = run_dbt(
-            ["build"],
-            work_dir=work,
-            env=target.dbt_env(),
-            vars={**(dbt_vars or {}), **target.dbt_vars()},
-            parse_cache=settings.runs_dir / f".dbt-partial-parse.{target.name}.msgpack",
-            on_line=lambda line: run.log(line, step=f"{prefix}build", level="debug"),
-        )
+        result = run_dbt(["build"], work_dir=work, env=target.dbt_env(),
+                         vars={**(dbt_vars or {}), **target.dbt_vars()},
+                         parse_cache=settings.runs_dir / f".dbt-partial-parse.{target.name}.msgpack",
+                         on_line=lambda line: run.log(line, step=f"{prefix}build", level="debug"))
         rr = work / "run_results.build.json"
         if rr.exists():
             rr.replace(run.run_dir / ("run_results.json" if not prefix else f"run_results.{prefix.rstrip('_')}.json"))
@@ -397,9 +351,7 @@ def _build_and_verify(
             names = [t["name"] for t in tests["failing"]]
             raise GateHalted(
                 f"{len(names)} dbt test(s) failed on {target.schemas.marts}: {', '.join(names[:5])}"
-                + (f" and {len(names) - 5} more" if len(names) > 5 else ""),
-                reasons=names,
-            )
+                + (f" and {len(names) - 5} more" if len(names) > 5 else ""), reasons=names)
         if result.returncode != 0:
             raise StepFailed(f"dbt build exited {result.returncode}: see {result.log_path}")
     with run.step(f"{prefix}verify") as rec:
@@ -421,27 +373,16 @@ def _build_and_verify(
     return out
 
 
-def _canary_stage(
-    run: Run,
-    report: dict[str, Any],
-    source: Path,
-    expected_sha: str,
-    source_rows: dict[str, int],
-    dbt_vars: dict[str, Any] | None,
-    settings: Settings,
-    *,
-    keep: bool,
-    prefix: str,
-) -> None:
+def _canary_stage(run: Run, report: dict[str, Any], source: Path, expected_sha: str, source_rows: dict[str, int],
+                  dbt_vars: dict[str, Any] | None, settings: Settings, *, keep: bool, prefix: str) -> None:
     target = PostgresTarget("canary", SchemaSet.canary(), sample=True)
     with connection(autocommit=True) as con, con.cursor() as cur:
         drop_schemas(cur, [*target.schemas.all(), f"{target.schemas.raw}__load"])
     rec: dict[str, Any] = {"schema": target.schemas.marts, "kept": keep}
     report["canary"] = rec
     try:
-        out = _build_and_verify(
-            run, report, target, source, expected_sha, source_rows, dbt_vars, settings, prefix=prefix
-        )
+        out = _build_and_verify(run, report, target, source, expected_sha, source_rows, dbt_vars, settings,
+                                prefix=prefix)
         rec["sample_rows"] = sum(out["rows"].values())
         rec["rows"] = out["rows"]
         rec["tests"] = {k: v for k, v in out["tests"].items() if k not in ("warnings",)}
@@ -461,30 +402,19 @@ def verify_build(target: PostgresTarget, source_rows: dict[str, int] | None) -> 
     s = target.schemas
     reconcile: dict[str, dict[str, Any]] = {}
     with connection() as con, con.cursor() as cur:
-        cur.execute(
-            sql.SQL(
-                "select table_name, count(distinct source_row) from {}.quarantine "
-                "where action = 'row_excluded' group by 1"
-            ).format(ident(s.marts))
-        )
+        cur.execute(sql.SQL("select table_name, count(distinct source_row) from {}.quarantine "
+                            "where action = 'row_excluded' group by 1").format(ident(s.marts)))
         excluded = dict(cur.fetchall())
         for table, mart in MART_TABLES.items():
             counts = {}
-            for key, schema, rel in (
-                ("raw", s.raw, table),
-                ("staging", s.staging, STAGING_TABLES[table]),
-                ("marts", s.marts, mart),
-            ):
+            for key, schema, rel in (("raw", s.raw, table), ("staging", s.staging, STAGING_TABLES[table]),
+                                     ("marts", s.marts, mart)):
                 cur.execute(sql.SQL("select count(*) from {}.{}").format(ident(schema), ident(rel)))
                 counts[key] = cur.fetchone()[0]
             src = source_rows[table] if source_rows is not None else counts["raw"]
             ex = int(excluded.get(table, 0))
-            reconcile[table] = {
-                "source": src,
-                **counts,
-                "excluded": ex,
-                "ok": src == counts["raw"] == counts["staging"] == counts["marts"] + ex,
-            }
+            reconcile[table] = {"source": src, **counts, "excluded": ex,
+                                "ok": src == counts["raw"] == counts["staging"] == counts["marts"] + ex}
         cur.execute(
             "select table_name, column_name, data_type from information_schema.columns where table_schema = %s",
             (s.marts,),
@@ -525,15 +455,10 @@ def _backup_live(settings: Settings, run_id: str, lock: Connection) -> dict[str,
         if not schema_exists(cur, LIVE_SCHEMA):
             return {"skipped": "no live schema yet"}
     live = live_version(lock)
-    m = pgbackup.backup_schema(
-        LIVE_SCHEMA, settings.backups_dir / f"pg-{run_id}", version=live["version"] if live else None, run_id=run_id
-    )
-    return {
-        "path": str(settings.backups_dir / f"pg-{run_id}"),
-        "sha256": m["sha256"],
-        "bytes": m["bytes"],
-        "tables": m["tables"],
-    }
+    m = pgbackup.backup_schema(LIVE_SCHEMA, settings.backups_dir / f"pg-{run_id}",
+                               version=live["version"] if live else None, run_id=run_id)
+    return {"path": str(settings.backups_dir / f"pg-{run_id}"), "sha256": m["sha256"], "bytes": m["bytes"],
+            "tables": m["tables"]}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -543,23 +468,16 @@ def _backup_live(settings: Settings, run_id: str, lock: Connection) -> dict[str,
 
 def live_version(con: Connection) -> dict[str, Any] | None:
     with con.cursor() as cur:
-        cur.execute(
-            f"select version, fingerprint, source_sha256, live_since from {META_SCHEMA}.versions where state = 'live'"
-        )
+        cur.execute(f"select version, fingerprint, source_sha256, live_since from {META_SCHEMA}.versions "
+                    "where state = 'live'")
         row = cur.fetchone()
     if not row:
         return None
     return {"version": row[0], "fingerprint": row[1], "source_sha256": row[2], "live_since": row[3]}
 
 
-def activate(
-    vid: str,
-    *,
-    fingerprint: str | None = None,
-    source_sha: str | None = None,
-    run_id: str | None = None,
-    built_in: SchemaSet | None = None,
-) -> str | None:
+def activate(vid: str, *, fingerprint: str | None = None, source_sha: str | None = None,
+             run_id: str | None = None, built_in: SchemaSet | None = None) -> str | None:
     """Make version `vid` live in one transaction; the live set takes its version's names.
     `built_in`: the schemas a new version was built in (else the kept version's own names).
     Returns the version that was live before (None when there was none)."""
@@ -605,11 +523,9 @@ def rollback(to: str | None = None) -> dict[str, Any]:
         live = live_version(lock)
         with lock.cursor() as cur:
             if to is None:
-                cur.execute(
-                    f"select version from {META_SCHEMA}.versions where state = 'kept' "
-                    "and (%s::text is null or version < %s) order by version desc limit 1",
-                    (live["version"] if live else None, live["version"] if live else None),
-                )
+                cur.execute(f"select version from {META_SCHEMA}.versions where state = 'kept' "
+                            "and (%s::text is null or version < %s) order by version desc limit 1",
+                            (live["version"] if live else None, live["version"] if live else None))
                 row = cur.fetchone()
                 if not row:
                     raise UsageError("no previous version to roll back to (`sdrun status` lists the versions)")
@@ -635,10 +551,8 @@ def prune(keep: int) -> list[str]:
             try:
                 cur.execute("set lock_timeout = '30s'")
                 drop_schemas(cur, SchemaSet.version(vid).all())
-                cur.execute(
-                    f"update {META_SCHEMA}.versions set state = 'dropped', dropped_at = now() where version = %s",
-                    (vid,),
-                )
+                cur.execute(f"update {META_SCHEMA}.versions set state = 'dropped', dropped_at = now() "
+                            "where version = %s", (vid,))
                 dropped.append(vid)
             except Exception:  # noqa: BLE001 - readers still on it: the next run tries again
                 continue
@@ -653,14 +567,13 @@ def clear_leftovers(lock: Connection, backups_dir: Path | None = None) -> dict[s
         keep = {r[0] for r in cur.fetchall()}
         cur.execute("select nspname from pg_namespace")
         names = [r[0] for r in cur.fetchall()]
-        stale = [n for n in names if (m := LEFTOVER_RE.match(n)) and (m.group(2) not in keep or m.group(4))]
+        stale = [n for n in names
+                 if (m := LEFTOVER_RE.match(n)) and (m.group(2) not in keep or m.group(4))]
         stale += [n for n in names if (n.endswith("__load") or n in SchemaSet.building().all()) and n not in stale]
         cur.execute("set lock_timeout = '60s'")
         drop_schemas(cur, stale)
-        cur.execute(
-            f"update {META_SCHEMA}.runs set outcome = 'killed', finished_at = coalesce(finished_at, now()) "
-            "where outcome = 'running' returning run_id"
-        )
+        cur.execute(f"update {META_SCHEMA}.runs set outcome = 'killed', finished_at = coalesce(finished_at, now()) "
+                    "where outcome = 'running' returning run_id")
         killed = [r[0] for r in cur.fetchall()]
     partial = [str(d) for d in pgbackup.drop_partial_backups(backups_dir, killed)] if backups_dir else []
     return {"schemas": stale, "runs": killed, "partial_backups": partial}
@@ -673,11 +586,8 @@ def clear_leftovers(lock: Connection, backups_dir: Path | None = None) -> dict[s
 
 def _ledger_start(con: Connection, run_id: str, target: str, source: Path, sha: str, fp: str) -> None:
     with con.cursor() as cur:
-        cur.execute(
-            f"insert into {META_SCHEMA}.runs (run_id, target, source_path, source_sha256, fingerprint) "
-            "values (%s, %s, %s, %s, %s)",
-            (run_id, target, str(source), sha, fp),
-        )
+        cur.execute(f"insert into {META_SCHEMA}.runs (run_id, target, source_path, source_sha256, fingerprint) "
+                    "values (%s, %s, %s, %s, %s)", (run_id, target, str(source), sha, fp))
 
 
 def _ledger_update(con: Connection | None, run_id: str, *, version: str) -> None:
@@ -690,18 +600,14 @@ def _ledger_finish(con: Connection, run_id: str, report: dict[str, Any]) -> None
     counts: dict[str, Any] = {}
     verify = report.get("verify")
     if verify:
-        counts["tables"] = {
-            t: {k: r[k] for k in ("source", "raw", "staging", "excluded", "marts")}
-            for t, r in verify["reconcile"].items()
-        }
+        counts["tables"] = {t: {k: r[k] for k in ("source", "raw", "staging", "excluded", "marts")}
+                            for t, r in verify["reconcile"].items()}
     if report.get("tests"):
         counts["tests"] = {k: report["tests"][k] for k in ("passed", "warned", "failed", "errored")}
     with con.cursor() as cur:
-        cur.execute(
-            f"update {META_SCHEMA}.runs set finished_at = now(), outcome = %s, counts = %s, error = %s "
-            "where run_id = %s",
-            (report["outcome"], json.dumps(counts) if counts else None, report.get("error"), run_id),
-        )
+        cur.execute(f"update {META_SCHEMA}.runs set finished_at = now(), outcome = %s, counts = %s, error = %s "
+                    "where run_id = %s",
+                    (report["outcome"], json.dumps(counts) if counts else None, report.get("error"), run_id))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -713,11 +619,9 @@ def history(limit: int = 20) -> list[dict[str, Any]]:
     with connection() as con:
         ensure_meta(con)
         with con.cursor() as cur:
-            cur.execute(
-                f"""select run_id, target, source_sha256, started_at, finished_at, outcome, version, counts,
+            cur.execute(f"""select run_id, target, source_sha256, started_at, finished_at, outcome, version, counts,
                                    error from {META_SCHEMA}.runs order by started_at desc, run_id desc limit %s""",
-                (limit,),
-            )
+                        (limit,))
             cols = [d[0] for d in cur.description]
             return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 
@@ -742,10 +646,8 @@ def status(settings: Settings | None = None) -> dict[str, Any]:
         "live_schema_present": live_exists,
         "kept": [v for v in versions if v["state"] == "kept"],
         "runs": history(5),
-        "backups": [
-            {k: b.get(k) for k in ("path", "schema", "version", "created_at", "sha256", "tables")}
-            for b in pgbackup.list_backups(settings.backups_dir)
-        ][-5:],
+        "backups": [{k: b.get(k) for k in ("path", "schema", "version", "created_at", "sha256", "tables")}
+                    for b in pgbackup.list_backups(settings.backups_dir)][-5:],
     }
 
 

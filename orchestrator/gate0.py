@@ -19,14 +19,8 @@ if TYPE_CHECKING:
 LEVELS = {preflight.PASS: "debug", preflight.WARN: "warning", preflight.FAIL: "error"}
 
 
-def preflight_step(
-    run: Run,
-    report: dict[str, Any],
-    source: Path,
-    target_name: str,
-    settings: Settings,
-    dbt_vars: dict[str, Any] | None = None,
-) -> None:
+def preflight_step(run: Run, report: dict[str, Any], source: Path, target_name: str, settings: Settings,
+                   dbt_vars: dict[str, Any] | None = None) -> None:
     """Step `preflight`: every check, each logged; raises PreflightFailed (exit 1) on any FAIL, else
     report["preflight"] gets the JSON."""
 
@@ -44,9 +38,8 @@ def preflight_step(
         rec["counts"] = n
 
 
-def backup_step(
-    run: Run, report: dict[str, Any], step: str, source: Path, settings: Settings, *, source_sha256: str | None = None
-) -> None:
+def backup_step(run: Run, report: dict[str, Any], step: str, source: Path, settings: Settings, *,
+                source_sha256: str | None = None) -> None:
     """Step `step`: back the source up (or reuse a verified backup of the same SHA-256);
     report[step] gets its summary."""
     with run.step(step) as rec:

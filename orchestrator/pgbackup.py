@@ -69,9 +69,7 @@ def backup_schema(schema: str, dest: Path, *, version: str | None, run_id: str) 
     counts = table_counts(schema)
     proc = subprocess.run(
         [pg_tool("pg_dump"), "--format=custom", "--no-owner", "--no-acl", f"--schema={schema}", f"--file={tmp}"],
-        capture_output=True,
-        text=True,
-        check=False,
+        capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
@@ -172,22 +170,13 @@ def restore(folder: Path, into: str) -> dict[str, Any]:
     with connection() as con, con.cursor() as cur:
         if schema_exists(cur, into):
             raise UsageError(f"schema {into} already exists: choose another name or drop it first")
-    proc = subprocess.run(
-        [pg_tool("pg_restore"), "--no-owner", "--no-acl", "-f", "-", str(folder / manifest["file"])],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = subprocess.run([pg_tool("pg_restore"), "--no-owner", "--no-acl", "-f", "-", str(folder / manifest["file"])],
+                          capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise StepFailed(f"pg_restore could not read {folder / manifest['file']}: {proc.stderr.strip()[:300]}")
     script = _rewrite(proc.stdout, manifest["schema"], into)
-    load = subprocess.run(
-        [pg_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"],
-        input=script,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    load = subprocess.run([pg_tool("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "--single-transaction", "-f", "-"],
+                          input=script, capture_output=True, text=True, check=False)
     if load.returncode != 0:
         raise StepFailed(f"restore into {into} failed: {load.stderr.strip()[:300]}")
     counts = table_counts(into)

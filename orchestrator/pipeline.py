@@ -63,10 +63,9 @@ def _refuse_undecodable_text(db: Path, prof: dict[str, Any]) -> None:
     loaded = {spec.name for spec in expected_tables()}
     columns = [(t["name"], c) for t, c in iter_columns(prof) if t["name"] in loaded]
     problems = []
-    for field, what, fix in (
-        ("invalid_utf8", "values that are not UTF-8 text", "re-export the file as UTF-8"),
-        ("nul_bytes", "values holding a NUL byte", "PostgreSQL cannot store NUL in text: remove them from the export"),
-    ):
+    for field, what, fix in (("invalid_utf8", "values that are not UTF-8 text", "re-export the file as UTF-8"),
+                             ("nul_bytes", "values holding a NUL byte",
+                              "PostgreSQL cannot store NUL in text: remove them from the export")):
         bad = [f"{table}.{c['name']} ({c[field]:,})" for table, c in columns if c.get(field)]
         if bad:
             problems.append(f"{what} in {', '.join(bad)}: {fix}")
@@ -99,9 +98,8 @@ def full(
                 f"{source}: an XLSX folder is imported directly on target dev only; for {target_name} run "
                 f"`sdrun import --from {source} --out SOURCE.db` and deploy SOURCE.db"
             )
-        outcome = deploy_full(
-            source, target_name=target_name, settings=settings, dbt_vars=dbt_vars, quiet=quiet, options=deploy_options
-        )
+        outcome = deploy_full(source, target_name=target_name, settings=settings, dbt_vars=dbt_vars, quiet=quiet,
+                              options=deploy_options)
         _write_metrics(outcome.report, None)
         return outcome
     target = get_target(target_name, settings)
@@ -138,13 +136,10 @@ def full(
                 rec["extra_columns"] = info.extra_columns
                 run.log(f"extra columns ignored: {info.extra_columns}", step="check", level="warning")
         profile_step(run, db, report, dbt_vars)
-        with (
-            run.step("load") as rec,
-            run.progress("load", "load raw", total=sum(info.tables.values()), unit="rows") as bar,
-        ):
-            rec["rows"] = target.load_raw(
-                db, on_table=lambda _table, n: bar.advance(n), date_orders=report["profile"]["date_orders"]
-            )
+        with run.step("load") as rec, run.progress("load", "load raw", total=sum(info.tables.values()),
+                                                     unit="rows") as bar:
+            rec["rows"] = target.load_raw(db, on_table=lambda _table, n: bar.advance(n),
+                                          date_orders=report["profile"]["date_orders"])
         with run.step("build") as rec, run.progress("build", "dbt build", unit="nodes") as bar:
             result = run_dbt(
                 ["build"],

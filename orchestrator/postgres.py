@@ -97,9 +97,8 @@ def connect(autocommit: bool = False) -> Connection:
         con = psycopg2.connect("", application_name="sdrun")
     except psycopg2.OperationalError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise EnvironmentProblem(
-            f"PostgreSQL {where()}: cannot connect ({first}); set PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE"
-        ) from None
+        raise EnvironmentProblem(f"PostgreSQL {where()}: cannot connect ({first}); set PGHOST, PGPORT, "
+                                 "PGUSER, PGPASSWORD, PGDATABASE") from None
     con.autocommit = autocommit
     return con
 
@@ -209,15 +208,10 @@ class PostgresTarget:
     schemas: SchemaSet = field(default_factory=SchemaSet.live)
     sample: bool = False  # load only the deterministic ~10% sample
 
-    def load_raw(
-        self,
-        source: Path,
-        on_table: Callable[[str, int], None] | None = None,
-        date_orders: list[dict[str, Any]] | None = None,
-    ) -> dict[str, int]:
-        return load_raw_postgres(
-            source, self.schemas.raw, sample=self.sample, on_table=on_table, date_orders=date_orders
-        )
+    def load_raw(self, source: Path, on_table: Callable[[str, int], None] | None = None,
+                 date_orders: list[dict[str, Any]] | None = None) -> dict[str, int]:
+        return load_raw_postgres(source, self.schemas.raw, sample=self.sample, on_table=on_table,
+                                 date_orders=date_orders)
 
     @property
     def relation_prefix(self) -> str:
@@ -251,14 +245,9 @@ def sample_predicate(column: str) -> str:
     return f"mod(cast('0x' || substr(md5({key}), 1, 8) as ubigint), {SAMPLE_BUCKETS}) = 0"
 
 
-def load_raw_postgres(
-    source: Path,
-    raw_schema: str,
-    *,
-    sample: bool = False,
-    on_table: Callable[[str, int], None] | None = None,
-    date_orders: list[dict[str, Any]] | None = None,
-) -> dict[str, int]:
+def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
+                      on_table: Callable[[str, int], None] | None = None,
+                      date_orders: list[dict[str, Any]] | None = None) -> dict[str, int]:
     """Copy the source tables as text into a fresh schema `<raw_schema>__load` through DuckDB's
     postgres extension (binary COPY), then replace `raw_schema` with it in one transaction.
     A run killed here leaves the previous `raw_schema` whole (and a `__load` schema the next run drops).
@@ -299,11 +288,8 @@ def load_raw_postgres(
                 (loading, name),
             )
             for (col,) in cur.fetchall():
-                cur.execute(
-                    sql.SQL("alter table {}.{} alter column {} type text").format(
-                        ident(loading), ident(name), ident(col)
-                    )
-                )
+                cur.execute(sql.SQL("alter table {}.{} alter column {} type text").format(
+                    ident(loading), ident(name), ident(col)))
             if name != DATE_ORDERS_TABLE:
                 cur.execute(sql.SQL("select count(*) from {}.{}").format(ident(loading), ident(name)))
                 rows[name] = cur.fetchone()[0]

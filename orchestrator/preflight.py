@@ -272,9 +272,8 @@ def _parse_cache(settings: Settings, target_name: str) -> Path | None:
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError:  # the disk/permission checks report it; parse without the cache
         return None
-    return settings.runs_dir / (
-        ".dbt-partial-parse.msgpack" if target_name == "dev" else f".dbt-partial-parse.{target_name}.msgpack"
-    )
+    return settings.runs_dir / (".dbt-partial-parse.msgpack" if target_name == "dev"
+                                else f".dbt-partial-parse.{target_name}.msgpack")
 
 
 def _build_settings(target_name: str, settings: Settings) -> tuple[dict[str, str], dict[str, Any]]:

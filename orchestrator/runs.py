@@ -94,13 +94,8 @@ class Run:
         """A progress bar on a terminal, else a log line every few seconds (progress.py)."""
         from .progress import Progress
 
-        return Progress(
-            description,
-            total=total,
-            unit=unit,
-            enabled=not self.quiet,
-            log=lambda message: self.log(message, step=step),
-        )
+        return Progress(description, total=total, unit=unit, enabled=not self.quiet,
+                        log=lambda message: self.log(message, step=step))
 
     def write_json(self, name: str, payload: Any) -> Path:
         path = self.run_dir / name

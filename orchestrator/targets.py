@@ -27,12 +27,8 @@ class DuckDBTarget:
     schema: str = LIVE_SCHEMA
     raw_schema: str = RAW_SCHEMA
 
-    def load_raw(
-        self,
-        source: Path,
-        on_table: Callable[[str, int], None] | None = None,
-        date_orders: list[dict[str, Any]] | None = None,
-    ) -> dict[str, int]:
+    def load_raw(self, source: Path, on_table: Callable[[str, int], None] | None = None,
+                 date_orders: list[dict[str, Any]] | None = None) -> dict[str, int]:
         return load_raw_duckdb(source, self.warehouse, on_table=on_table, date_orders=date_orders).rows
 
     @property

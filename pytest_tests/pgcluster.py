@@ -49,7 +49,8 @@ def _server_user() -> str | None:
     try:
         pwd.getpwnam("postgres")
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/false", "postgres"], check=True)
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/false", "postgres"],
+                       check=True)
     return "postgres"
 
 
@@ -77,17 +78,8 @@ class PgCluster:
         os.chmod(self.base, 0o755)
         if self.user:
             shutil.chown(self.base, self.user)
-        self._run(
-            str(self.bindir / "initdb"),
-            "-D",
-            str(self.datadir),
-            "-U",
-            "postgres",
-            "--auth=trust",
-            "--encoding=UTF8",
-            "--locale=C",
-            "--no-sync",
-        )
+        self._run(str(self.bindir / "initdb"), "-D", str(self.datadir), "-U", "postgres",
+                  "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync")
         conf = {
             "listen_addresses": "'127.0.0.1'",
             "port": str(self.port),
@@ -107,17 +99,8 @@ class PgCluster:
     def start_server(self) -> None:
         """Start the server of this cluster (again, after `stop_server`)."""
         assert self.base is not None
-        self._run(
-            str(self.bindir / "pg_ctl"),
-            "-D",
-            str(self.datadir),
-            "-l",
-            str(self.base / "server.log"),
-            "-w",
-            "-t",
-            "60",
-            "start",
-        )
+        self._run(str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-l", str(self.base / "server.log"),
+                  "-w", "-t", "60", "start")
 
     def stop_server(self, mode: str = "immediate") -> None:
         """Stop the server and keep the cluster (immediate: like a crash or a power cut)."""
@@ -135,13 +118,8 @@ class PgCluster:
 
     def env(self, database: str = "postgres") -> dict[str, str]:
         """The libpq variables that reach this cluster (sdrun reads nothing else)."""
-        return {
-            "PGHOST": "127.0.0.1",
-            "PGPORT": str(self.port),
-            "PGUSER": "postgres",
-            "PGDATABASE": database,
-            "PGCONNECT_TIMEOUT": "10",
-        }
+        return {"PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": "postgres",
+                "PGDATABASE": database, "PGCONNECT_TIMEOUT": "10"}
 
     def create_database(self, name: str) -> None:
         import psycopg2
@@ -161,9 +139,8 @@ if __name__ == "__main__":  # pragma: no cover - for people
     import sys
 
     c = PgCluster().start()
-    print(
-        " ".join(f"{k}={v}" for k, v in c.env().items()), f"# datadir {c.datadir}; stop: kill {os.getpid()}", flush=True
-    )
+    print(" ".join(f"{k}={v}" for k, v in c.env().items()), f"# datadir {c.datadir}; stop: kill {os.getpid()}",
+          flush=True)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGINT, lambda *_: sys.exit(0))
     try:

@@ -72,7 +72,7 @@ def wrong_types(p: Path) -> None:
 
 def blob_value(p: Path) -> None:
     _with_tickets(p, _many(5))
-    _raw_update(p, 'update tickets set "TKT-Team" = ? where rowid = 3', b"\x00\x01\xff")
+    _raw_update(p, "update tickets set \"TKT-Team\" = ? where rowid = 3", b"\x00\x01\xff")
 
 
 def huge_text(p: Path) -> None:
@@ -85,9 +85,8 @@ def nul_bytes(p: Path) -> None:
 
 def not_utf8(p: Path) -> None:
     _with_tickets(p, _many(5))
-    _raw_update(
-        p, 'update tickets set "TKT-Title" = cast(? as text) where "TKT-Ticket ID" = \'T1\'', b"caf\xe9 cr\xe8me"
-    )
+    _raw_update(p, 'update tickets set "TKT-Title" = cast(? as text) where "TKT-Ticket ID" = \'T1\'',
+                b"caf\xe9 cr\xe8me")
 
 
 def every_date_invalid(p: Path) -> None:
@@ -124,29 +123,15 @@ def order_conflict(p: Path) -> None:
 
 def us_export(p: Path) -> None:
     # a US tool's export: every date 12-hour month-first, evidence in each column
-    us = {
-        "TKT-Created Time": "05/20/2025 08:42:13 AM",
-        "TKT-Actual Response Date": "05/20/2025 09:12:00 AM",
-        "TKT-Actual Resolution Date": "05/21/2025 01:05:09 PM",
-        "TKT-Closed Time": "05/22/2025 12:00:00 PM",
-    }
+    us = {"TKT-Created Time": "05/20/2025 08:42:13 AM", "TKT-Actual Response Date": "05/20/2025 09:12:00 AM",
+          "TKT-Actual Resolution Date": "05/21/2025 01:05:09 PM", "TKT-Closed Time": "05/22/2025 12:00:00 PM"}
     _with_tickets(p, _many(60, **us))
 
 
 def two_shapes(p: Path) -> None:
     # US 12-hour values among day-first 24-hour ones: each shape has evidence of its own
-    _with_tickets(
-        p,
-        _dated(
-            [
-                "20/05/2025 8:42",
-                "13/05/2025 9:00",
-                "04/05/2025 10:00",
-                "04/17/2025 10:55:00 PM",
-                "05/06/2025 1:00:00 AM",
-            ]
-        ),
-    )
+    _with_tickets(p, _dated(["20/05/2025 8:42", "13/05/2025 9:00", "04/05/2025 10:00",
+                             "04/17/2025 10:55:00 PM", "05/06/2025 1:00:00 AM"]))
 
 
 def no_evidence(p: Path) -> None:
@@ -156,22 +141,16 @@ def no_evidence(p: Path) -> None:
 
 def _created(expected: dict[str, str]) -> Callable[[Query], None]:
     def check(q: Query) -> None:
-        got = dict(
-            q(
-                "select ticket_id, cast(created_at as varchar) from servicedesk.servicedesk.tickets "
-                f"where ticket_id in ({', '.join(repr(k) for k in expected)})"
-            )
-        )
+        got = dict(q("select ticket_id, cast(created_at as varchar) from servicedesk.servicedesk.tickets "
+                     f"where ticket_id in ({', '.join(repr(k) for k in expected)})"))
         assert got == expected
 
     return check
 
 
 def _us_dates(q: Query) -> None:
-    rows = q(
-        "select distinct cast(created_at as varchar), cast(resolved_at as varchar), cast(closed_at as varchar) "
-        "from servicedesk.servicedesk.tickets"
-    )
+    rows = q("select distinct cast(created_at as varchar), cast(resolved_at as varchar), cast(closed_at as varchar) "
+             "from servicedesk.servicedesk.tickets")
     assert rows == [("2025-05-20 08:42:13", "2025-05-21 13:05:09", "2025-05-22 12:00:00")]
 
 
@@ -216,26 +195,15 @@ def _first_duplicate_wins(q: Query) -> None:
 CASES: dict[str, Case] = {
     "empty-file": Case(empty_file, 1, ["empty file"]),
     # prod does not publish an empty export over the live data: the run halts, the live version stays
-    "no-rows": Case(
-        no_rows,
-        0,
-        quarantine=set(),
-        check=_no_rows_anywhere,
-        prod=(3, ["every table is empty; nothing to publish, the live data stays"]),
-    ),
+    "no-rows": Case(no_rows, 0, quarantine=set(), check=_no_rows_anywhere,
+                    prod=(3, ["every table is empty; nothing to publish, the live data stays"])),
     "missing-column": Case(missing_column, 1, ["lacks column(s) 'TKT-Closed Time'"]),
     "missing-table": Case(missing_table, 1, ["missing table(s) comments"]),
-    "wrong-types": Case(
-        wrong_types,
-        0,
-        args=LENIENT,
-        check=_ids_stay_text,
-        quarantine={
-            ("comments", 1, "ticket_id", "T0", "unknown_ticket"),  # T0 became the integer 12345
-            ("comments", 21, "created_at", "20250520", "unparseable_timestamp"),
-            ("timesheets", 1, "hours", "two hours", "unparseable_number"),
-        },
-    ),
+    "wrong-types": Case(wrong_types, 0, args=LENIENT, check=_ids_stay_text, quarantine={
+        ("comments", 1, "ticket_id", "T0", "unknown_ticket"),  # T0 became the integer 12345
+        ("comments", 21, "created_at", "20250520", "unparseable_timestamp"),
+        ("timesheets", 1, "hours", "two hours", "unparseable_number"),
+    }),
     # the same file without the lenient share: 2 of 21 comments quarantined is over 2%, the gate halts
     "wrong-types-over-share": Case(wrong_types, 3, ["quarantined_share_below"]),
     "blob-value": Case(blob_value, 1, ["not UTF-8 text in tickets.TKT-Team (1)"]),
@@ -243,67 +211,31 @@ CASES: dict[str, Case] = {
     # PostgreSQL cannot store NUL in text: refused on every target, so dev does not pass what prod cannot load
     "nul-bytes": Case(nul_bytes, 1, ["values holding a NUL byte in tickets.TKT-Title (5)"]),
     "not-utf8": Case(not_utf8, 1, ["not UTF-8 text in tickets.TKT-Title (1)"]),
-    "every-date-invalid": Case(
-        every_date_invalid,
-        3,
-        [
-            "tickets.TKT-Created Time: 100.0% of date values cannot be parsed",
-            "tickets.TKT-Closed Time: 100.0% of date values cannot be parsed",
-        ],
-    ),
-    "years-0001-9999": Case(
-        far_years,
-        0,
-        quarantine={
-            ("tickets", 1, "closed_at", "0001-01-01 00:00:00", "timestamp_out_of_range"),
-            ("tickets", 2, "closed_at", "9999-12-31 23:59:59", "timestamp_out_of_range"),
-        },
-    ),
+    "every-date-invalid": Case(every_date_invalid, 3, [
+        "tickets.TKT-Created Time: 100.0% of date values cannot be parsed",
+        "tickets.TKT-Closed Time: 100.0% of date values cannot be parsed",
+    ]),
+    "years-0001-9999": Case(far_years, 0, quarantine={
+        ("tickets", 1, "closed_at", "0001-01-01 00:00:00", "timestamp_out_of_range"),
+        ("tickets", 2, "closed_at", "9999-12-31 23:59:59", "timestamp_out_of_range"),
+    }),
     # day/month order: decided per column and shape by the evidence; only a contradiction halts
-    "order-conflict": Case(
-        order_conflict,
-        3,
-        [
-            "tickets.TKT-Created Time: dates shaped NN/NN/YYYY with a 24-hour time hold values that can only be "
-            "day-first and values that can only be month-first",
-        ],
-    ),
+    "order-conflict": Case(order_conflict, 3, [
+        "tickets.TKT-Created Time: dates shaped NN/NN/YYYY with a 24-hour time hold values that can only be "
+        "day-first and values that can only be month-first",
+    ]),
     "us-12h-export": Case(us_export, 0, quarantine=set(), check=_us_dates),
-    "two-shapes-one-column": Case(
-        two_shapes,
-        0,
-        quarantine=set(),
-        check=_created(
-            {
-                "T0": "2025-05-20 08:42:00",
-                "T1": "2025-05-13 09:00:00",
-                "T2": "2025-05-04 10:00:00",
-                "T3": "2025-04-17 22:55:00",
-                "T4": "2025-05-06 01:00:00",
-            }
-        ),
-    ),
-    "no-evidence-default": Case(
-        no_evidence,
-        0,
-        quarantine=set(),
-        check=_created({"T0": "2025-05-04 10:00:00", "T1": "2025-02-01 09:00:00", "T2": "2025-11-12 08:00:00"}),
-    ),
-    "no-evidence-month-first": Case(
-        no_evidence,
-        0,
-        args=["--var", "day_first=false"],
-        quarantine=set(),
-        check=_created({"T0": "2025-04-05 10:00:00", "T1": "2025-01-02 09:00:00", "T2": "2025-12-11 08:00:00"}),
-    ),
-    "duplicated-ids": Case(
-        duplicated_ids,
-        0,
-        check=_first_duplicate_wins,
-        quarantine={
-            ("tickets", 101, "ticket_id", "T7", "duplicate_key"),
-        },
-    ),
+    "two-shapes-one-column": Case(two_shapes, 0, quarantine=set(), check=_created({
+        "T0": "2025-05-20 08:42:00", "T1": "2025-05-13 09:00:00", "T2": "2025-05-04 10:00:00",
+        "T3": "2025-04-17 22:55:00", "T4": "2025-05-06 01:00:00"})),
+    "no-evidence-default": Case(no_evidence, 0, quarantine=set(), check=_created({
+        "T0": "2025-05-04 10:00:00", "T1": "2025-02-01 09:00:00", "T2": "2025-11-12 08:00:00"})),
+    "no-evidence-month-first": Case(no_evidence, 0, args=["--var", "day_first=false"], quarantine=set(),
+                                    check=_created({"T0": "2025-04-05 10:00:00", "T1": "2025-01-02 09:00:00",
+                                                    "T2": "2025-12-11 08:00:00"})),
+    "duplicated-ids": Case(duplicated_ids, 0, check=_first_duplicate_wins, quarantine={
+        ("tickets", 101, "ticket_id", "T7", "duplicate_key"),
+    }),
 }
 
 
@@ -334,9 +266,8 @@ def _run_and_check(case: Case, source: Path, home: Path, env: dict[str, str] | N
 
 def _check_marts(case: Case, query: Query) -> None:
     if case.quarantine is not None:
-        rows = query(
-            "select table_name, source_row, column_name, raw_value, reason from servicedesk.servicedesk.quarantine"
-        )
+        rows = query("select table_name, source_row, column_name, raw_value, reason "
+                     "from servicedesk.servicedesk.quarantine")
         assert {(t, int(r), c, v, why) for t, r, c, v, why in rows} == case.quarantine
     if case.check is not None:
         case.check(query)
@@ -365,7 +296,8 @@ def test_each_bad_input_gets_the_same_outcome_on_prod(tmp_path: Path, name: str,
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PG", "SDRUN_"))}
     env.update(pg_cluster.env(database))
     loaded = _run_and_check(case, tmp_path / f"{name}.db", tmp_path, env, "--target", "prod")
-    con = psycopg2.connect(**{"host": env["PGHOST"], "port": env["PGPORT"], "user": env["PGUSER"], "dbname": database})
+    con = psycopg2.connect(**{"host": env["PGHOST"], "port": env["PGPORT"], "user": env["PGUSER"],
+                              "dbname": database})
     try:
         with con.cursor() as cur:
             cur.execute("select count(*) from pg_namespace where nspname = 'servicedesk'")

@@ -39,17 +39,8 @@ from pytest_tests.pgcluster import PgCluster
 
 Records = list[dict[str, Any]]
 
-CANARY_STEPS = [
-    "preflight",
-    "source_backup",
-    "check",
-    "profile",
-    "prepare",
-    "canary_load",
-    "canary_build",
-    "canary_verify",
-    "canary_report",
-]
+CANARY_STEPS = ["preflight", "source_backup", "check", "profile", "prepare",
+                "canary_load", "canary_build", "canary_verify", "canary_report"]
 DEPLOY_STEPS = ["load", "build", "verify", "report", "backup", "swap", "smoke", "prune"]
 NO_LEDGER_YET = {"preflight", "source_backup", "check", "profile", "prepare"}  # its ledger row starts in prepare
 PUBLISHING = {"smoke", "prune"}  # killed here, the new version is already live (and verified)
@@ -83,9 +74,8 @@ def sha256(path: Path) -> str:
 
 
 def query(env: dict[str, str], statement: str, params: tuple[Any, ...] = (), user: str | None = None) -> list[tuple]:
-    con = psycopg2.connect(
-        host=env["PGHOST"], port=env["PGPORT"], dbname=env["PGDATABASE"], user=user or env["PGUSER"], connect_timeout=10
-    )
+    con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], dbname=env["PGDATABASE"],
+                           user=user or env["PGUSER"], connect_timeout=10)
     con.autocommit = True
     try:
         with con.cursor() as cur:
@@ -99,11 +89,8 @@ def live_content(env: dict[str, str], user: str | None = None) -> str:
     """What the dashboards see: every mart table's rows, hashed."""
     parts = []
     for table in ("tickets", "comments", "timesheets", "quarantine", "daily_summary"):
-        rows = query(
-            env,
-            f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) from servicedesk.{table} t",
-            user=user,
-        )
+        rows = query(env, f"select count(*), md5(coalesce(string_agg(t::text, '|' order by t::text), '')) "
+                          f"from servicedesk.{table} t", user=user)
         parts.append(f"{table}:{rows[0][0]}:{rows[0][1]}")
     return ";".join(parts)
 
@@ -114,14 +101,8 @@ def live_version(env: dict[str, str]) -> str | None:
 
 
 def schemas(env: dict[str, str]) -> set[str]:
-    return {
-        r[0]
-        for r in query(
-            env,
-            "select nspname from pg_namespace where nspname not like 'pg\\_%' "
-            "and nspname not in ('information_schema', 'public')",
-        )
-    }
+    return {r[0] for r in query(env, "select nspname from pg_namespace where nspname not like 'pg\\_%' "
+                                     "and nspname not in ('information_schema', 'public')")}
 
 
 def run_sdrun(env: dict[str, str], *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -193,14 +174,8 @@ def resume(world: World, run_id: str, point: str) -> None:
     (world.runs / run_id / f"paused.{point.replace(':', '_')}").unlink()
 
 
-def run_until(
-    world: World,
-    args: list[str],
-    when: Callable[[Records], bool] | str,
-    *,
-    env: dict[str, str] | None = None,
-    timeout: float = 180,
-) -> tuple[subprocess.Popen[str], str]:
+def run_until(world: World, args: list[str], when: Callable[[Records], bool] | str, *,
+              env: dict[str, str] | None = None, timeout: float = 180) -> tuple[subprocess.Popen[str], str]:
     """Start `sdrun full --target prod ...`; return as soon as its log satisfies `when` (the run id too).
     A string `when` is a failpoint (orchestrator/faults.py): the run waits there until `resume`."""
     env = dict(env or world.env)
@@ -208,13 +183,8 @@ def run_until(
         env["SDRUN_PAUSE_AT"] = when
         when = paused_at(when)
     known = set(world.runs.iterdir()) if world.runs.exists() else set()
-    proc = subprocess.Popen(
-        [SDRUN, "full", "--source", str(world.source), "--target", "prod", "-q", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = subprocess.Popen([SDRUN, "full", "--source", str(world.source), "--target", "prod", "-q", *args],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         new = set(world.runs.iterdir()) - known if world.runs.exists() else set()
@@ -303,7 +273,8 @@ def test_sigkill_at_the_start_of_each_step(world: World, step: str) -> None:
     nothing_of_the_run_still_running(run_id)
     allowed = {before, run_id.lower()} if step in PUBLISHING else {before}
     assert_last_good_data_served(world, allowed)
-    assert_next_run_completes(world, canary=canary, failed_run=run_id if step not in NO_LEDGER_YET else None)
+    assert_next_run_completes(world, canary=canary,
+                              failed_run=run_id if step not in NO_LEDGER_YET else None)
 
 
 def test_sigkill_in_the_middle_of_the_load(world: World) -> None:
@@ -367,16 +338,8 @@ def test_postgres_stopped_during_the_load(world: World) -> None:
 def test_free_disk_under_the_threshold_stops_before_anything_is_written(world: World) -> None:
     before = live_version(world.env)
     known = set(schemas(world.env))
-    r = run_sdrun(
-        {**world.env, "SDRUN_MIN_FREE_DISK_MB": str(10**9)},
-        "full",
-        "--source",
-        str(world.source),
-        "--target",
-        "prod",
-        "--force",
-        "-q",
-    )
+    r = run_sdrun({**world.env, "SDRUN_MIN_FREE_DISK_MB": str(10**9)}, "full", "--source", str(world.source),
+                  "--target", "prod", "--force", "-q")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "SDRUN_MIN_FREE_DISK_MB" in r.stdout + r.stderr
     assert "Traceback" not in r.stderr
@@ -423,9 +386,8 @@ def test_postgres_running_out_of_disk_during_the_build(world: World) -> None:
     query(world.env, f"create tablespace small location '{space}'")
     query(world.env, "alter database faults set default_tablespace = small")
     before = live_version(world.env)
-    r = run_sdrun(
-        world.env, "full", "--source", str(world.source), "--target", "prod", "--force", "--skip-canary", "-q"
-    )
+    r = run_sdrun(world.env, "full", "--source", str(world.source), "--target", "prod", "--force", "--skip-canary",
+                  "-q")
     assert r.returncode == 1, r.stdout + r.stderr
     line = one_error_line(r.stderr)
     assert "No space left on device" in r.stdout + r.stderr + line or "could not extend" in line, line
@@ -463,9 +425,8 @@ def test_source_replaced_before_the_run(world: World, tmp_path: Path, make_bad: 
 
 
 @pytest.mark.parametrize("make_bad", [_truncated, _not_sqlite, None], ids=["truncated", "not-sqlite", "other-export"])
-def test_source_replaced_during_the_run(
-    world: World, tmp_path: Path, make_bad: Callable[[Path, Path], None] | None
-) -> None:
+def test_source_replaced_during_the_run(world: World, tmp_path: Path,
+                                        make_bad: Callable[[Path, Path], None] | None) -> None:
     """The file is swapped (renamed over) after it was checked and copied, before the build: whatever
     it now holds, nothing is published (the SHA-256 is compared again before the swap)."""
     before = live_version(world.env)

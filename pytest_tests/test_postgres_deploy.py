@@ -29,9 +29,8 @@ def sdrun(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.C
 
 
 def pg(env: dict[str, str], user: str | None = None) -> Any:
-    return psycopg2.connect(
-        host=env["PGHOST"], port=env["PGPORT"], dbname=env["PGDATABASE"], user=user or env["PGUSER"]
-    )
+    return psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], dbname=env["PGDATABASE"],
+                            user=user or env["PGUSER"])
 
 
 def one(env: dict[str, str], query: str, params: tuple[Any, ...] = ()) -> Any:
@@ -49,10 +48,8 @@ def schemas(env: dict[str, str]) -> set[str]:
     con = pg(env)
     try:
         with con.cursor() as cur:
-            cur.execute(
-                "select nspname from pg_namespace where nspname not like 'pg_%' "
-                "and nspname not in ('information_schema', 'public')"
-            )
+            cur.execute("select nspname from pg_namespace where nspname not like 'pg_%' "
+                        "and nspname not in ('information_schema', 'public')")
             return {r[0] for r in cur.fetchall()}
     finally:
         con.close()
@@ -114,10 +111,8 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
         with con.cursor() as cur:
             cur.execute("select priority, round(avg(resolution_hours), 2) from servicedesk.tickets group by 1")
             assert cur.fetchall()
-            cur.execute(
-                "select data_type from information_schema.columns where table_schema = 'servicedesk' "
-                "and table_name = 'tickets' and column_name = 'created_at'"
-            )
+            cur.execute("select data_type from information_schema.columns where table_schema = 'servicedesk' "
+                        "and table_name = 'tickets' and column_name = 'created_at'")
             assert cur.fetchone()[0] == "timestamp without time zone"
             with pytest.raises(psycopg2.Error):
                 cur.execute("delete from servicedesk.tickets")
@@ -184,19 +179,8 @@ def test_forced_deploy_swaps_while_a_reader_never_fails(env: dict[str, str], dem
 def test_a_failing_dbt_test_leaves_live_as_it_was_and_exits_3(env: dict[str, str], demo_source: Path) -> None:
     before = (live_version(env), fingerprint_of_live(env), schemas(env))
     # no quarantined row allowed: the quarantine share tests fail on the new version
-    r = sdrun(
-        env,
-        "full",
-        "--source",
-        str(demo_source),
-        "--target",
-        "prod",
-        "--force",
-        "--skip-canary",
-        "--var",
-        "max_quarantined_share=0",
-        "-q",
-    )
+    r = sdrun(env, "full", "--source", str(demo_source), "--target", "prod", "--force", "--skip-canary",
+              "--var", "max_quarantined_share=0", "-q")
     assert r.returncode == 3, r.stdout + r.stderr
     assert "quarantined_share_below" in r.stdout + r.stderr
     assert (live_version(env), fingerprint_of_live(env), schemas(env)) == before
@@ -212,17 +196,16 @@ def test_nul_bytes_in_the_source_get_one_clear_error_and_live_stays(env: dict[st
     r = sdrun(env, "full", "--source", str(source), "--target", "prod", "-q")
     assert r.returncode == 1, r.stdout + r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
-    assert errors == [
-        f"Error: {source}: values holding a NUL byte in tickets.TKT-Title (3): "
-        "PostgreSQL cannot store NUL in text: remove them from the export"
-    ], r.stderr
+    assert errors == [f"Error: {source}: values holding a NUL byte in tickets.TKT-Title (3): "
+                      "PostgreSQL cannot store NUL in text: remove them from the export"], r.stderr
     assert "Traceback" not in r.stdout + r.stderr
     assert (live_version(env), fingerprint_of_live(env), schemas(env)) == before
 
 
 def test_rollback_brings_the_previous_version_back(env: dict[str, str]) -> None:
     live = live_version(env)
-    previous = one(env, "select max(version) from sdrun_meta.versions where state = 'kept' and version < %s", (live,))
+    previous = one(env, "select max(version) from sdrun_meta.versions where state = 'kept' and version < %s",
+                   (live,))
     prev_rows = one(env, f"select count(*) from servicedesk_{previous}.tickets")
     r = sdrun(env, "rollback")
     assert r.returncode == 0, r.stderr
@@ -240,12 +223,8 @@ def test_a_run_killed_during_the_build_leaves_live_serving_and_the_next_run_succ
     content = fingerprint_of_live(env)
     runs = Path(env["SDRUN_HOME"]) / "runs"
     known = set(runs.iterdir())
-    proc = subprocess.Popen(
-        [SDRUN, "full", "--source", str(demo_source), "--target", "prod", "--force", "--skip-canary", "-q"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    proc = subprocess.Popen([SDRUN, "full", "--source", str(demo_source), "--target", "prod", "--force",
+                             "--skip-canary", "-q"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         deadline = time.monotonic() + 120
         building = False
@@ -282,7 +261,8 @@ def test_restore_reproduces_the_backed_up_rows(env: dict[str, str]) -> None:
     manifest = json.loads(backups[-1].read_text())
     backed_up_version = manifest["version"]
     # the backed-up version is still kept (or live): compare contents row for row
-    source_schema = "servicedesk" if live_version(env) == backed_up_version else f"servicedesk_{backed_up_version}"
+    source_schema = ("servicedesk" if live_version(env) == backed_up_version
+                     else f"servicedesk_{backed_up_version}")
     r = sdrun(env, "restore", folder.name, "--into", "restored_check")
     assert r.returncode == 0, r.stderr
     assert "sha256 verified" in r.stdout
