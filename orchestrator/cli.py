@@ -137,6 +137,16 @@ def _parse_vars(pairs: list[str]) -> dict[str, Any]:
         if not sep or not key:
             raise UsageError(f"--var {pair!r}: expected NAME=VALUE")
         out[key.strip()] = yaml.safe_load(value)
+    zone = out.get("source_timezone")
+    if zone is not None:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(str(zone))
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise UsageError(
+                f"--var source_timezone={zone}: not a time zone name (use an IANA name such as Europe/Amsterdam)"
+            ) from None
     return out
 
 

@@ -139,6 +139,12 @@ def no_evidence(p: Path) -> None:
     _with_tickets(p, _dated(["04/05/2025 10:00", "01/02/2025 09:00", "12/11/2025 08:00"]))
 
 
+def local_times(p: Path) -> None:
+    # naive times in the desk's zone among values with an offset or Z
+    _with_tickets(p, _dated(["2025-05-20 10:00:00", "2025-01-20 10:00:00", "2025-05-20T10:00:00+02:00",
+                             "2025-05-20T10:00:00Z", "20/05/2025 10:00"]))
+
+
 def _created(expected: dict[str, str]) -> Callable[[Query], None]:
     def check(q: Query) -> None:
         got = dict(q("select ticket_id, cast(created_at as varchar) from servicedesk.servicedesk.tickets "
@@ -233,6 +239,11 @@ CASES: dict[str, Case] = {
     "no-evidence-month-first": Case(no_evidence, 0, args=["--var", "day_first=false"], quarantine=set(),
                                     check=_created({"T0": "2025-04-05 10:00:00", "T1": "2025-01-02 09:00:00",
                                                     "T2": "2025-12-11 08:00:00"})),
+    # naive times read in the declared zone, stored as UTC; a value with an offset keeps its instant
+    "source-timezone": Case(local_times, 0, args=["--var", "source_timezone=Europe/Amsterdam"], quarantine=set(),
+                            check=_created({"T0": "2025-05-20 08:00:00", "T1": "2025-01-20 09:00:00",
+                                            "T2": "2025-05-20 08:00:00", "T3": "2025-05-20 10:00:00",
+                                            "T4": "2025-05-20 08:00:00"})),
     "duplicated-ids": Case(duplicated_ids, 0, check=_first_duplicate_wins, quarantine={
         ("tickets", 101, "ticket_id", "T7", "duplicate_key"),
     }),
