@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from orchestrator.demo_data import TABLES
+
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent
 FIXTURES = HERE / "fixtures" / "realdata"
@@ -41,38 +43,8 @@ BPI2013 = FIXTURES / "bpic2013_problems"
 # The reference layout, the mart column of each date column, the documented cleaning rules
 # --------------------------------------------------------------------------------------------------
 
-REFERENCE: dict[str, list[tuple[str, str]]] = {
-    "tickets": [
-        ("TKT-Ticket ID", "TEXT"),
-        ("TKT-Title", "TEXT"),
-        ("TKT-Status", "TEXT"),
-        ("TKT-Priority", "TEXT"),
-        ("TKT-Category", "TEXT"),
-        ("TKT-Team", "TEXT"),
-        ("TKT-Assigned To", "TEXT"),
-        ("TKT-Created Time", "TIMESTAMP"),
-        ("TKT-Actual Response Date", "TIMESTAMP"),
-        ("TKT-Actual Resolution Date", "TIMESTAMP"),
-        ("TKT-Closed Time", "TIMESTAMP"),
-        ("TKT-SLA Met", "TEXT"),
-    ],
-    "comments": [
-        ("CT-COMMENT-ID", "TEXT"),
-        ("CT-TKT-ID", "TEXT"),
-        ("CT-CREATED-TIME", "TIMESTAMP"),
-        ("CT-USERNAME", "TEXT"),
-        ("CT-COMMENT", "TEXT"),
-        ("CT-VISIBLE-CUSTOMER", "INTEGER"),
-    ],
-    "timesheets": [
-        ("TS-Title", "TEXT"),
-        ("TS-Hours", "REAL"),
-        ("TS-Date", "TIMESTAMP"),
-        ("TS-User", "TEXT"),
-        ("TS-Crm ID", "TEXT"),
-        ("TS-Category", "TEXT"),
-    ],
-}
+# The reference layout (tables, columns, declared types), as the demo generator and the sources file declare it.
+REFERENCE: dict[str, list[tuple[str, str]]] = TABLES
 
 # source date column -> mart column
 DATE_COLUMNS: dict[str, dict[str, str]] = {
