@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 SCALE  ?= 1
+# Test files run side by side on this many workers (each file on one worker: its module fixtures once).
+TEST_WORKERS ?= 2
 export DBT_SEND_ANONYMOUS_USAGE_STATS = false
 export DO_NOT_TRACK = 1
 
@@ -24,7 +26,7 @@ demo: setup
 test: setup
 	bash scripts/ensure-postgres.sh
 	bash scripts/ensure-chromium.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check orchestrator pytest_tests
