@@ -169,12 +169,12 @@ def _column_rows(t: dict[str, Any]) -> str:
                 f"<span class=muted>e.g. {esc(', '.join(f['examples']))}</span></li>"
                 for f in d["formats"]
             )
-            ev = d["order_evidence"]
-            verdict = (
-                f"<div>order: <b>{esc(d['verdict'])}</b> (first field &gt; 12: {_num(ev['first_over_12'])}, "
-                f"second field &gt; 12: {_num(ev['second_over_12'])}, ambiguous: {_num(ev['ambiguous'])})</div>"
-                if d["verdict"]
-                else ""
+            # the order of each day/month shape, and why (profile.decide_orders)
+            verdict = "".join(
+                f"<div{' class=bad' if o['warn'] or o['decided_by'] == 'conflict' else ''}>"
+                f"<code>{esc(o['shape'])}</code> read <b>{esc(o['reason'].split(':', 1)[0])}</b>: "
+                f"{esc(o['reason'].split(':', 1)[-1].strip())}</div>"
+                for o in d.get("orders", [])
             )
             bad = ""
             if d["unparseable"]:
