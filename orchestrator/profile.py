@@ -862,6 +862,8 @@ def decide_orders(
             first = sum(g["first_over_12"] for g in groups)
             second = sum(g["second_over_12"] for g in groups)
             ev = {"first_over_12": first, "second_over_12": second, "ambiguous": sum(g["ambiguous"] for g in groups)}
+            if not (first or second or ev["ambiguous"]):
+                continue  # no value of this shape is a valid date either way: nothing to decide
             first_ex = min((g["first_ex"] for g in groups if g["first_ex"]), default=None)
             second_ex = min((g["second_ex"] for g in groups if g["second_ex"]), default=None)
             d = {"table": sc["table"], "column": sc["info"].name, "shape": shape, "label": order_shape_label(shape),
@@ -887,7 +889,7 @@ def decide_orders(
         d = decided[key]
         table, column, shape = key
         n = d["evidence"]["ambiguous"]
-        none = f"{n:,} values are 12 or less in both fields" if n else "no value of this shape is a valid date"
+        none = f"{n:,} values are 12 or less in both fields"
         own = {v["day_first"] for k, v in evidenced.items() if k[:2] == (table, column)}
         alike = [v for k, v in evidenced.items() if k[2] == shape and v["dated"]]
         export = [v for v in evidenced.values() if v["dated"]]
@@ -910,7 +912,7 @@ def decide_orders(
                     f"{_order(df)} ({shown})"))  # fmt: skip
                 break
         else:
-            d.update(day_first=day_first, decided_by="default", warn=bool(n), reason=(
+            d.update(day_first=day_first, decided_by="default", warn=True, reason=(
                 f"{_order(day_first)}: the export gives no evidence ({none}); the project's "
                 f"day_first={str(day_first).lower()} decides ({day_first_from}); set --var "
                 f"day_first={str(not day_first).lower()} if this export is {_order(not day_first)}"))  # fmt: skip
