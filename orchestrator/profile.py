@@ -1232,7 +1232,7 @@ class Trip:
     threshold: float | None = None
 
 
-def evaluate_breaker(profile: dict[str, Any], thresholds: Thresholds, *, day_first: bool) -> list[Trip]:
+def evaluate_breaker(profile: dict[str, Any], thresholds: Thresholds) -> list[Trip]:
     trips: list[Trip] = []
     mismatched: list[str] = []
     n_columns = 0
@@ -1288,14 +1288,15 @@ def evaluate_breaker(profile: dict[str, Any], thresholds: Thresholds, *, day_fir
     return trips
 
 
-def breaker_trips(profile: dict[str, Any], thresholds: Thresholds, *, day_first: bool) -> list[str]:
+def breaker_trips(profile: dict[str, Any], thresholds: Thresholds) -> list[str]:
     """One line per tripped rule, naming table.column and the figure; empty when the run may go on."""
-    return [t.message for t in evaluate_breaker(profile, thresholds, day_first=day_first)]
+    return [t.message for t in evaluate_breaker(profile, thresholds)]
 
 
 def apply_breaker(profile: dict[str, Any], thresholds: Thresholds, *, day_first: bool) -> list[str]:
-    """Evaluate the breaker and record thresholds and trips in `profile["breaker"]`."""
-    trips = evaluate_breaker(profile, thresholds, day_first=day_first)
+    """Evaluate the breaker and record thresholds, trips and the configured order in `profile["breaker"]`
+    (the order decides only shapes the export gives no evidence for: profile.decide_orders)."""
+    trips = evaluate_breaker(profile, thresholds)
     profile["breaker"] = {
         "thresholds": asdict(thresholds),
         "day_first": day_first,

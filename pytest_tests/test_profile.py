@@ -66,7 +66,7 @@ def formats(col: dict[str, Any]) -> dict[str, int]:
 
 
 def rules(profile: dict[str, Any], **thresholds: Any) -> list[str]:
-    return [t.rule for t in evaluate_breaker(profile, Thresholds(**thresholds), day_first=True)]
+    return [t.rule for t in evaluate_breaker(profile, Thresholds(**thresholds))]
 
 
 def validate(profile: dict[str, Any]) -> None:
@@ -223,7 +223,7 @@ def test_demo_types_storage_and_keys(demo: tuple[Any, dict[str, Any]]) -> None:
 
 def test_demo_data_does_not_trip_the_breaker(demo: tuple[Any, dict[str, Any]]) -> None:
     _, profile = demo
-    assert breaker_trips(profile, Thresholds(), day_first=True) == []
+    assert breaker_trips(profile, Thresholds()) == []
     assert profile["breaker"] == {
         "thresholds": {"max_unparseable_date_share": 0.2, "max_type_mismatch_share": 0.1, "min_score": 80.0,
                        "halt_on_order_conflict": True},
@@ -375,7 +375,7 @@ def test_rule_unparseable_dates(tmp_path: Path) -> None:
     path = make_db(tmp_path / "u.db", {"t": ([("id", "TEXT"), ("when", "TEXT")], rows)})
     p = profile_source(path, day_first=True, sentinels=SENTINELS)
     assert rules(p) == ["unparseable_dates"]
-    (line,) = breaker_trips(p, Thresholds(), day_first=True)
+    (line,) = breaker_trips(p, Thresholds())
     assert line.startswith("t.when: 30.0% of date values cannot be parsed (30 of 100")
     assert rules(p, max_unparseable_date_share=0.3) == []
 
@@ -385,7 +385,7 @@ def test_rule_type_mismatch(tmp_path: Path) -> None:
     rows = [("x", "y", "z", "w", "pending", "about three") for _ in range(20)]
     p = profile_source(make_db(tmp_path / "m.db", {"t": (cols, rows)}), day_first=True, sentinels=SENTINELS)
     assert rules(p) == ["type_mismatch"]
-    (line,) = breaker_trips(p, Thresholds(), day_first=True)
+    (line,) = breaker_trips(p, Thresholds())
     assert "33.3% of columns are type-mismatched (2 of 6; limit 10%)" in line
     assert "t.e (declared REAL, holds text)" in line and "t.f (declared INTEGER, holds text)" in line
     assert rules(p, max_type_mismatch_share=0.5) == []
@@ -397,7 +397,7 @@ def test_rule_min_score(tmp_path: Path) -> None:
     p = profile_source(make_db(tmp_path / "s.db", {"t": (cols, rows)}), day_first=True, sentinels=SENTINELS)
     assert p["score"]["dimensions"]["completeness"]["score"] == pytest.approx(100 * 4 / 12, abs=0.01)
     assert rules(p) == ["min_score"]
-    (line,) = breaker_trips(p, Thresholds(), day_first=True)
+    (line,) = breaker_trips(p, Thresholds())
     score = p["score"]["overall"]
     assert line.startswith(f"quality score {score:.1f} is under 80 (lowest dimension: completeness 33.3")
     assert rules(p, min_score=50) == []
@@ -466,7 +466,7 @@ def test_rule_order_conflict(tmp_path: Path) -> None:
     p = profile_source(path, day_first=True, sentinels=SENTINELS)
     assert p["tables"][0]["columns"][0]["dates"]["verdict"] == "conflicting"
     assert rules(p) == ["unparseable_dates", "order_conflict"]  # the month-first values fit no reading
-    line = breaker_trips(p, Thresholds(), day_first=True)[-1]
+    line = breaker_trips(p, Thresholds())[-1]
     assert line.startswith("t.when: dates shaped NN/NN/YYYY with a 24-hour time hold values that can only be day-first")
     assert (
         "2 values can only be day-first (e.g. 13/01/2025 11:30) and 1 only month-first (e.g. 05/20/2025 09:00)" in line
