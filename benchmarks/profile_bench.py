@@ -28,7 +28,7 @@ TARGET_SECONDS = {1: 2.0, 40: 120.0}
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from orchestrator.profile import profile_source
+from orchestrator.profile.scan import profile_source
 cpu0, t0 = time.process_time(), time.perf_counter()
 p = profile_source(Path(sys.argv[1]))
 out = {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - cpu0,
@@ -41,7 +41,7 @@ print(json.dumps(out))
 
 def source(scale: float) -> Path:
     """The cached demo source for `scale`, generated once."""
-    from orchestrator.demo_data import generate
+    from orchestrator.demo.generator import generate
 
     path = WORK / f"demo-scale{scale:g}-seed1.db"
     if not path.exists():

@@ -109,7 +109,7 @@ def label(scale: float) -> str:
 
 def source_for(scale: float) -> dict[str, Any]:
     """The cached demo source for `scale` (generated once) with its row counts and SHA-256."""
-    from orchestrator.demo_data import generate
+    from orchestrator.demo.generator import generate
 
     path = WORK / f"demo-scale{scale:g}-seed1.db"
     manifest = path.with_suffix(".json")

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from .errors import EXIT_FAILURE, GateHalted, SdrunError
+from orchestrator.core.errors import EXIT_FAILURE, GateHalted, SdrunError
 
 app = typer.Typer(
     name="sdrun",
@@ -63,7 +63,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on 
 @handles_errors
 def setup() -> None:
     """Install the DuckDB extensions from their PyPI packages (offline); safe to run again."""
-    from . import extensions
+    from orchestrator.core import extensions
 
     done = extensions.ensure_installed()
     typer.echo(f"DuckDB extensions installed: {', '.join(done)}" if done else "DuckDB extensions present.")
@@ -85,14 +85,14 @@ def demo_data(
     ),
 ) -> None:
     """Write a realistic demo source with the defects a real export brings."""
-    from .demo_data import generate
+    from orchestrator.demo.generator import generate
 
     if xlsx or xlsx_dir is not None:
-        from .xlsx_export import check_free, export_xlsx
+        from orchestrator.demo.xlsx import check_free, export_xlsx
 
         xlsx_dir = xlsx_dir or out.with_name(f"{out.stem}_xlsx")
         check_free(xlsx_dir, force=force)
-    from .progress import Progress
+    from orchestrator.core.progress import Progress
 
     with Progress("demo data", unit="rows") as bar:
         summary = generate(out, scale=scale, seed=seed, force=force, progress=bar.update)
@@ -117,8 +117,8 @@ def import_xlsx(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
 ) -> None:
     """Land the XLSX exports in a new SQLite source (values as text, dates as ISO text)."""
-    from .xlsx_import import import_xlsx as run_import
-    from .xlsx_import import input_files
+    from orchestrator.source.xlsx import import_xlsx as run_import
+    from orchestrator.source.xlsx import input_files
 
     files = input_files(from_, {"tickets": tickets, "comments": comments, "timesheets": timesheets})
     result = run_import(files, out, force=force)
@@ -129,7 +129,7 @@ def _parse_vars(pairs: list[str]) -> dict[str, Any]:
     """`--var day_first=false` → {"day_first": False}; values are read as YAML scalars."""
     import yaml
 
-    from .errors import UsageError
+    from orchestrator.core.errors import UsageError
 
     out: dict[str, Any] = {}
     for pair in pairs:
@@ -168,8 +168,8 @@ def full(
 
     canary and prod (PostgreSQL, libpq variables PGHOST...): prod builds a new version, tests it,
     backs up the live schema and swaps atomically; see `sdrun status`, `sdrun rollback`."""
-    from .deploy import DeployOptions
-    from .pipeline import full as run_full
+    from orchestrator.deploy.flow import DeployOptions
+    from orchestrator.run.dev import full as run_full
 
     options = DeployOptions(skip_canary=skip_canary, keep=keep, force=force)
     if keep_versions is not None:
@@ -203,8 +203,8 @@ def profile(
     ),
 ) -> None:
     """Gate 1: profile every value of a SQLite file; exit 3 when the circuit breaker trips."""
-    from . import profile as gate
-    from .errors import EXIT_GATE
+    from orchestrator.core.errors import EXIT_GATE
+    from orchestrator.profile import scan as gate
 
     thresholds = gate.Thresholds.from_env(
         max_unparseable_date_share=max_unparseable, max_type_mismatch_share=max_mismatch,
@@ -233,7 +233,7 @@ def setup_db(
     ),
 ) -> None:
     """PostgreSQL (libpq variables): the run ledger and the dashboards' read-only role; safe to run again."""
-    from .postgres import setup_db as run_setup
+    from orchestrator.targets.postgres import setup_db as run_setup
 
     typer.echo("\n".join(run_setup(read_role, password_env)))
 
@@ -248,7 +248,7 @@ def _json_out(payload: Any) -> None:
 @handles_errors
 def status(as_json: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
     """PostgreSQL: the live version, the kept ones, the last runs and backups."""
-    from .deploy import status as get_status
+    from orchestrator.deploy.flow import status as get_status
 
     st = get_status()
     if as_json:
@@ -276,7 +276,7 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """PostgreSQL: the run ledger (sdrun_meta.runs)."""
-    from .deploy import history as get_history
+    from orchestrator.deploy.flow import history as get_history
 
     rows = get_history(limit)
     if as_json:
@@ -297,7 +297,7 @@ def rollback(
     to: str | None = typer.Option(None, "--to", help="A kept version (default: the one before the live one)."),
 ) -> None:
     """PostgreSQL: make the previous version live again, in one transaction."""
-    from .deploy import rollback as run_rollback
+    from orchestrator.deploy.flow import rollback as run_rollback
 
     out = run_rollback(to)
     typer.echo(f"live: servicedesk = version {out['live_version']}"
@@ -311,9 +311,9 @@ def restore(
     into: str = typer.Option(..., "--into", help="New schema to restore into (never the live one)."),
 ) -> None:
     """PostgreSQL: verify a backup's SHA-256 and restore it into a new schema."""
-    from .pgbackup import find_backup
-    from .pgbackup import restore as run_restore
-    from .settings import Settings
+    from orchestrator.core.settings import Settings
+    from orchestrator.deploy.pgbackup import find_backup
+    from orchestrator.deploy.pgbackup import restore as run_restore
 
     out = run_restore(find_backup(backup, Settings.from_env().backups_dir), into)
     typer.echo(f"restored {out['from']} into schema {out['schema']} (sha256 verified): "
@@ -328,8 +328,8 @@ def preflight(
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """Gate 0: check the input and the machine (PASS, WARN, FAIL each); any FAIL exits 1."""
-    from . import preflight as gate
-    from .settings import Settings
+    from orchestrator.core.settings import Settings
+    from orchestrator.run import preflight as gate
 
     checks = gate.run_checks(source, target, Settings.from_env())
     if as_json:
@@ -347,9 +347,9 @@ def backup(
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """Copy the source through SQLite's online backup API into backups/, with a SHA-256 manifest."""
-    from .progress import Progress
-    from .settings import Settings
-    from .source_backup import backup_source
+    from orchestrator.core.progress import Progress
+    from orchestrator.core.settings import Settings
+    from orchestrator.source.backups import backup_source
 
     with Progress("backup", unit="bytes") as bar:
         made, _ = backup_source(source, Settings.from_env().backups_dir, progress=bar.update)
@@ -368,8 +368,8 @@ app.add_typer(backups_app, name="backups")
 @handles_errors
 def backups_list(as_json: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
     """The source backups, oldest first."""
-    from .settings import Settings
-    from .source_backup import list_backups
+    from orchestrator.core.settings import Settings
+    from orchestrator.source.backups import list_backups
 
     found = list_backups(Settings.from_env().backups_dir)
     if as_json:
@@ -389,8 +389,8 @@ def backups_verify(
     names: list[str] = typer.Argument(None, help="Backups to verify (default: all)."),  # noqa: B008
 ) -> None:
     """Recompute each backup's SHA-256 and run PRAGMA quick_check; exit 1 if any is corrupt."""
-    from .settings import Settings
-    from .source_backup import BackupCorrupt, find_backup, list_backups, verify
+    from orchestrator.core.settings import Settings
+    from orchestrator.source.backups import BackupCorrupt, find_backup, list_backups, verify
 
     home = Settings.from_env().backups_dir
     todo = [find_backup(n, home) for n in names] if names else list_backups(home)
@@ -415,8 +415,8 @@ def backups_prune(
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
 ) -> None:
     """Remove source backups older than --keep-days; the newest one is always kept."""
-    from .settings import Settings
-    from .source_backup import prune
+    from orchestrator.core.settings import Settings
+    from orchestrator.source.backups import prune
 
     gone = prune(Settings.from_env().backups_dir, keep_days, dry_run=dry_run)
     for b in gone:
@@ -432,8 +432,8 @@ def backups_restore(
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Verify a source backup's SHA-256, then write it to --to (never over a file without --force)."""
-    from .settings import Settings
-    from .source_backup import find_backup, restore
+    from orchestrator.core.settings import Settings
+    from orchestrator.source.backups import find_backup, restore
 
     out = restore(find_backup(name, Settings.from_env().backups_dir), to, force=force)
     typer.echo(f"restored {out['from']} to {out['to']} ({out['bytes']:,} bytes, sha256 {out['sha256'][:12]}… verified)")

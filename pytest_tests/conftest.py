@@ -10,7 +10,7 @@ import pytest
 @pytest.fixture(scope="session")
 def demo_source(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small demo export (scale 0.05, seed 7) shared by the session; never modified."""
-    from orchestrator.demo_data import generate
+    from orchestrator.demo.generator import generate
 
     path = tmp_path_factory.mktemp("demo") / "demo.db"
     generate(path, scale=0.05, seed=7)

@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from orchestrator.demo_data import TABLES
+from orchestrator.demo.generator import TABLES
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent

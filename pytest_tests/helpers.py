@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from orchestrator.demo_data import TABLES
+from orchestrator.demo.generator import TABLES
 
 SDRUN = str(Path(sys.executable).with_name("sdrun"))
 

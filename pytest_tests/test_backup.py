@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.source import sha256_file
-from orchestrator.source_backup import BackupCorrupt, backup_source, list_backups, prune, verify
+from orchestrator.source.backups import BackupCorrupt, backup_source, list_backups, prune, verify
+from orchestrator.source.contract import sha256_file
 
 from .helpers import sdrun
 

@@ -25,8 +25,8 @@ import psycopg2
 import pytest
 import yaml
 
-from orchestrator.grafana_macros import MacroError, expand
-from orchestrator.settings import PROJECT_DIR
+from orchestrator.build.grafana_macros import MacroError, expand
+from orchestrator.core.settings import PROJECT_DIR
 
 from .helpers import comment, sdrun, ticket, timesheet, write_source
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator import demo_data
 from orchestrator.cli import app
-from orchestrator.demo_data import DemoSummary, generate
-from orchestrator.errors import UsageError
+from orchestrator.core.errors import UsageError
+from orchestrator.demo import generator as demo_data
+from orchestrator.demo.generator import DemoSummary, generate
 
 TICKET_COLUMNS = [
     "TKT-Ticket ID", "TKT-Title", "TKT-Status", "TKT-Priority", "TKT-Category", "TKT-Team",

@@ -10,11 +10,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from orchestrator import health
-from orchestrator.errors import UsageError
-from orchestrator.load import load_raw_duckdb
-from orchestrator.progress import Progress
-from orchestrator.source import sha256_file
+from orchestrator.core import health
+from orchestrator.core.errors import UsageError
+from orchestrator.core.progress import Progress
+from orchestrator.source.contract import sha256_file
+from orchestrator.targets.raw import load_raw_duckdb
 
 from .helpers import sdrun
 from .ops_fixtures import OpsRun, ops_run  # noqa: F401 - the shared run fixture

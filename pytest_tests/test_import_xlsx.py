@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from orchestrator.source import expected_tables
+from orchestrator.source.contract import expected_tables
 
 from .helpers import last_report, sdrun
 
@@ -168,8 +168,8 @@ def marts(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
 def test_xlsx_set_builds_the_same_marts_as_the_sqlite_source(tmp_path: Path) -> None:
     """Demo source → XLSX (title rows, an extra column, real date cells and text dates) → `sdrun full`
     on the folder; the cleaned marts equal those built from the SQLite source, row for row."""
-    from orchestrator.demo_data import generate
-    from orchestrator.xlsx_export import export_xlsx
+    from orchestrator.demo.generator import generate
+    from orchestrator.demo.xlsx import export_xlsx
 
     db = tmp_path / "demo.db"
     generate(db, scale=0.02, seed=11)

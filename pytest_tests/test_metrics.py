@@ -12,8 +12,8 @@ import duckdb
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from orchestrator.metrics import render, write_metrics
-from orchestrator.settings import PROJECT_DIR
+from orchestrator.build.metrics import render, write_metrics
+from orchestrator.core.settings import PROJECT_DIR
 
 from .ops_fixtures import OpsRun, ops_run  # noqa: F401 - the shared run fixture
 

@@ -169,7 +169,7 @@ def test_demo_data_run_converts_nulls_and_quarantines(tmp_path: Path, demo_sourc
     assert result.returncode == 0, result.stdout + result.stderr
     assert "tests" in result.stdout and "0 failed" in result.stdout
     report = last_report(tmp_path)
-    from orchestrator.demo_data import generate
+    from orchestrator.demo.generator import generate
 
     injected = generate(tmp_path / "again.db", scale=0.05, seed=7).injected
     manifest.write_text(json.dumps(injected))

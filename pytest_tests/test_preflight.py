@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import preflight
-from orchestrator.settings import PROJECT_DIR, Settings
+from orchestrator.core.settings import PROJECT_DIR, Settings
+from orchestrator.run import preflight
 
 from .helpers import sdrun, ticket, write_source
 
@@ -139,7 +139,7 @@ def test_extensions_check_fails_when_not_available_offline(demo_source: Path, tm
     home = tmp_path / "empty-home"
     home.mkdir()
     code = (
-        "import json; from orchestrator.preflight import extensions_check; "
+        "import json; from orchestrator.run.preflight import extensions_check; "
         f"c = extensions_check('dev', {str(demo_source)!r}); print(json.dumps(c.to_dict()))"
     )
     import subprocess

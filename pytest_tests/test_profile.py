@@ -21,8 +21,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-from orchestrator.errors import EXIT_GATE, GateHalted, SourceError, UsageError
-from orchestrator.profile import (
+from orchestrator.core.errors import EXIT_GATE, GateHalted, SourceError, UsageError
+from orchestrator.profile.scan import (
     Thresholds,
     breaker_trips,
     evaluate_breaker,
@@ -89,7 +89,7 @@ def sdrun(*args: str, env: dict[str, str] | None = None) -> subprocess.Completed
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, dict[str, Any]]:
-    from orchestrator.demo_data import generate
+    from orchestrator.demo.generator import generate
 
     path = tmp_path_factory.mktemp("demo") / "demo.db"
     summary = generate(path, scale=0.2, seed=3)

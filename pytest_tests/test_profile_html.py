@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.profile import profile_source, write_html
-from orchestrator.profile_html import PALETTE
+from orchestrator.profile.html import PALETTE
+from orchestrator.profile.scan import profile_source, write_html
 
 PROJECT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT / "artifacts"
@@ -98,7 +98,7 @@ def png_rows(path: Path, max_rows: int) -> tuple[int, int, list[list[tuple[int, 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from orchestrator.demo_data import generate
+    from orchestrator.demo.generator import generate
 
     work = tmp_path_factory.mktemp("html")
     source = work / "demo.db"

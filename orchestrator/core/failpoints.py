@@ -17,7 +17,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .runs import Run
+    from orchestrator.core.runs import Run
 
 
 def pause(point: str, run: Run) -> None:

@@ -28,8 +28,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .errors import SdrunError, SourceError, UsageError
-from .source import check_sqlite_file, connect_readonly, sha256_file
+from orchestrator.core.errors import SdrunError, SourceError, UsageError
+from orchestrator.source.contract import check_sqlite_file, connect_readonly, sha256_file
 
 PREFIX = "source-"
 MANIFEST = "manifest.json"

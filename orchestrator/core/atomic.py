@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import UsageError
+from orchestrator.core.errors import UsageError
 
 
 def check_writable(out: Path, force: bool) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .dbt import DbtResult
+from orchestrator.build.dbt import DbtResult
 
 Query = Callable[[str], Sequence[Sequence[Any]]]
 

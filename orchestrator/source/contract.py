@@ -14,8 +14,8 @@ from pathlib import Path
 
 import yaml
 
-from .errors import SourceError
-from .settings import PROJECT_DIR
+from orchestrator.core.errors import SourceError
+from orchestrator.core.settings import PROJECT_DIR
 
 SOURCES_YML = PROJECT_DIR / "models" / "staging" / "servicedesk" / "_servicedesk__sources.yml"
 SQLITE_MAGIC = b"SQLite format 3\x00"

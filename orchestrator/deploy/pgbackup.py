@@ -21,8 +21,8 @@ from typing import Any
 
 from psycopg2 import sql
 
-from .errors import EnvironmentProblem, SdrunError, StepFailed, UsageError
-from .postgres import connection, ident, schema_exists, where
+from orchestrator.core.errors import EnvironmentProblem, SdrunError, StepFailed, UsageError
+from orchestrator.targets.postgres import connection, ident, schema_exists, where
 
 SCHEMA_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 

@@ -40,9 +40,9 @@ from typing import Any
 import duckdb
 import yaml
 
-from .errors import GateHalted, SourceError, UsageError
-from .settings import PROJECT_DIR
-from .source import check_sqlite_file, connect_readonly, expected_tables
+from orchestrator.core.errors import GateHalted, SourceError, UsageError
+from orchestrator.core.settings import PROJECT_DIR
+from orchestrator.source.contract import check_sqlite_file, connect_readonly, expected_tables
 
 SCHEMA_VERSION = 1
 DEFAULT_SENTINELS = ["N/A", "n/a", "NA", "-", "--", "NULL", "null", "None", "#N/A", "#N/B", "?", "none"]
@@ -689,7 +689,7 @@ def profile_source(
 ) -> dict[str, Any]:
     """Profile every table and column of a SQLite file; returns the JSON-able profile
     (shape: docs/profile.schema.json). `day_first` and `sentinels` default to the dbt project's."""
-    from .load import attach_source
+    from orchestrator.targets.raw import attach_source
 
     started = time.perf_counter()
     path = Path(path)
@@ -1317,7 +1317,7 @@ def write_json(profile: dict[str, Any], path: Path) -> None:
 
 
 def write_html(profile: dict[str, Any], path: Path) -> None:
-    from .profile_html import render_html
+    from orchestrator.profile.html import render_html
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

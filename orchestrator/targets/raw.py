@@ -17,9 +17,9 @@ from typing import Any
 
 import duckdb
 
-from . import extensions, health
-from .settings import RAW_SCHEMA, duckdb_memory_limit
-from .source import expected_tables
+from orchestrator.core import extensions, health
+from orchestrator.core.settings import RAW_SCHEMA, duckdb_memory_limit
+from orchestrator.source.contract import expected_tables
 
 
 @dataclass

@@ -15,21 +15,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import __version__, gate0
-from .dbt import run_dbt
-from .errors import GateHalted, SdrunError, SourceError, SourceModified, StepFailed, UsageError
-from .report import summary_lines, test_figures, warehouse_figures
-from .runs import Run
-from .settings import Settings
-from .source import check_source
-from .targets import get_target
-from .xlsx_import import import_folder, source_sha256
+from orchestrator import __version__
+from orchestrator.build.dbt import run_dbt
+from orchestrator.build.report import summary_lines, test_figures, warehouse_figures
+from orchestrator.core.errors import GateHalted, SdrunError, SourceError, SourceModified, StepFailed, UsageError
+from orchestrator.core.runs import Run
+from orchestrator.core.settings import Settings
+from orchestrator.run import steps as gate0
+from orchestrator.source.contract import check_source
+from orchestrator.source.xlsx import import_folder, source_sha256
+from orchestrator.targets.duckdb import get_target
 
 
 def profile_step(run: Run, db: Path, report: dict[str, Any], dbt_vars: dict[str, Any] | None) -> None:
     """Gate 1: profile every value before anything is loaded; the breaker raises GateHalted (exit 3).
     Writes runs/<run_id>/profile.json and profile.html; report["profile"] gets the score and trips."""
-    from .profile import Thresholds, run_gate
+    from orchestrator.profile.scan import Thresholds, run_gate
 
     day_first = (dbt_vars or {}).get("day_first")
     with run.step("profile") as rec:
@@ -57,8 +58,8 @@ def profile_step(run: Run, db: Path, report: dict[str, Any], dbt_vars: dict[str,
 def _refuse_undecodable_text(db: Path, prof: dict[str, Any]) -> None:
     """Text that cannot be stored as text, on either target: bytes that are not UTF-8 (or a BLOB), and
     NUL bytes (PostgreSQL's text has no room for U+0000). One clear error naming the columns."""
-    from .profile import iter_columns
-    from .source import expected_tables
+    from orchestrator.profile.scan import iter_columns
+    from orchestrator.source.contract import expected_tables
 
     loaded = {spec.name for spec in expected_tables()}
     columns = [(t["name"], c) for t, c in iter_columns(prof) if t["name"] in loaded]
@@ -91,7 +92,7 @@ def full(
 ) -> RunOutcome:
     settings = settings or Settings.from_env()
     if target_name in ("canary", "prod"):  # PostgreSQL: canary stage and blue-green deploy (deploy.py)
-        from .deploy import full as deploy_full
+        from orchestrator.deploy.flow import full as deploy_full
 
         if Path(source).is_dir():  # canary/prod deploy a SQLite file that backups and the ledger can name
             raise UsageError(
@@ -205,7 +206,7 @@ def full(
 
 def _write_metrics(report: dict[str, Any], run: Run | None) -> None:
     """runs/<run_id>/metrics.prom (+ the node-exporter textfile dir); a failure here never fails the run."""
-    from .metrics import write_metrics
+    from orchestrator.build.metrics import write_metrics
 
     try:
         write_metrics(report, Path(report["report_path"]).with_name("metrics.prom"))

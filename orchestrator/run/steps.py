@@ -8,13 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import preflight
-from .progress import Progress
-from .settings import Settings
-from .source_backup import backup_source
+from orchestrator.core.progress import Progress
+from orchestrator.core.settings import Settings
+from orchestrator.run import preflight
+from orchestrator.source.backups import backup_source
 
 if TYPE_CHECKING:
-    from .runs import Run
+    from orchestrator.core.runs import Run
 
 LEVELS = {preflight.PASS: "debug", preflight.WARN: "warning", preflight.FAIL: "error"}
 

@@ -30,11 +30,11 @@ import duckdb
 import psycopg2
 from psycopg2 import sql
 
-from . import extensions
-from .errors import EnvironmentProblem
-from .load import DATE_ORDERS_TABLE, attach_source, source_select, write_date_orders
-from .settings import LIVE_SCHEMA, RAW_SCHEMA, duckdb_memory_limit
-from .source import expected_tables
+from orchestrator.core import extensions
+from orchestrator.core.errors import EnvironmentProblem
+from orchestrator.core.settings import LIVE_SCHEMA, RAW_SCHEMA, duckdb_memory_limit
+from orchestrator.source.contract import expected_tables
+from orchestrator.targets.raw import DATE_ORDERS_TABLE, attach_source, source_select, write_date_orders
 
 META_SCHEMA = "sdrun_meta"
 VERSION_RE = re.compile(r"^[0-9]{8}t[0-9]{6}z_[0-9a-f]{4}$")

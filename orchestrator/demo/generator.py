@@ -64,9 +64,9 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_output, check_writable
-from .errors import UsageError
-from .settings import PROJECT_DIR
+from orchestrator.core.atomic import atomic_output, check_writable
+from orchestrator.core.errors import UsageError
+from orchestrator.core.settings import PROJECT_DIR
 
 # ---------------------------------------------------------------------------------------------
 # Shape of the export

@@ -44,9 +44,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_output, check_writable
-from .errors import SourceError, UsageError
-from .source import TableSpec, check_source, expected_tables, sha256_file
+from orchestrator.core.atomic import atomic_output, check_writable
+from orchestrator.core.errors import SourceError, UsageError
+from orchestrator.source.contract import TableSpec, check_source, expected_tables, sha256_file
 
 HEADER_SCAN_ROWS = 30
 BATCH = 5000

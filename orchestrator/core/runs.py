@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .progress import Progress
+    from orchestrator.core.progress import Progress
 
 
 def new_run_id() -> str:
@@ -70,7 +70,8 @@ class Run:
         self.log(f"{name} ...", step=name)
         t0 = time.perf_counter()
         try:
-            from . import faults, health
+            from orchestrator.core import failpoints as faults
+            from orchestrator.core import health
 
             health.check([self.run_dir, *self.health_paths], where=f"before step {name}")
             faults.pause(f"step:{name}", self)
@@ -92,7 +93,7 @@ class Run:
 
     def progress(self, step: str, description: str, *, total: float | None = None, unit: str = "") -> Progress:
         """A progress bar on a terminal, else a log line every few seconds (progress.py)."""
-        from .progress import Progress
+        from orchestrator.core.progress import Progress
 
         return Progress(description, total=total, unit=unit, enabled=not self.quiet,
                         log=lambda message: self.log(message, step=step))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .settings import PROFILES_DIR, PROJECT_DIR
+from orchestrator.core.settings import PROFILES_DIR, PROJECT_DIR
 
 # dbt must not try the network: no usage tracking, no version check.
 DBT_ENV = {

@@ -25,8 +25,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
-from .source import check_source, connect_readonly, expected_tables
+from orchestrator.core.errors import UsageError
+from orchestrator.source.contract import check_source, connect_readonly, expected_tables
 
 ISO_DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$")
 ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")

@@ -33,11 +33,18 @@ from typing import Any
 
 from psycopg2 import sql
 
-from . import __version__, faults, gate0, pgbackup
-from .dbt import run_dbt
-from .errors import GateHalted, SdrunError, SourceError, SourceModified, StepFailed, UsageError
-from .pipeline import RunOutcome
-from .postgres import (
+from orchestrator import __version__
+from orchestrator.build.dbt import run_dbt
+from orchestrator.build.report import summary_lines, test_figures, warehouse_figures
+from orchestrator.core import failpoints as faults
+from orchestrator.core.errors import GateHalted, SdrunError, SourceError, SourceModified, StepFailed, UsageError
+from orchestrator.core.runs import Run, new_run_id
+from orchestrator.core.settings import LIVE_SCHEMA, Settings
+from orchestrator.deploy import pgbackup
+from orchestrator.run import steps as gate0
+from orchestrator.run.dev import RunOutcome
+from orchestrator.source.contract import check_source, sha256_file
+from orchestrator.targets.postgres import (
     LOCK_KEY,
     META_SCHEMA,
     VERSION_RE,
@@ -55,10 +62,6 @@ from .postgres import (
     version_id,
     where,
 )
-from .report import summary_lines, test_figures, warehouse_figures
-from .runs import Run, new_run_id
-from .settings import LIVE_SCHEMA, Settings
-from .source import check_source, sha256_file
 
 MART_TABLES = {"tickets": "tickets", "comments": "comments", "timesheets": "timesheets"}
 STAGING_TABLES = {t: f"stg_servicedesk__{t}" for t in MART_TABLES}
@@ -179,7 +182,7 @@ def full(
             if not any(info.tables.values()):  # an export that failed, or the wrong file: dashboards would go blank
                 raise GateHalted(f"{source}: every table is empty; nothing to publish, the live data stays",
                                  ["empty_source"])  # fmt: skip
-        from .pipeline import profile_step  # Gate 1, shared with target dev
+        from orchestrator.run.dev import profile_step  # Gate 1, shared with target dev
 
         profile_step(run, source, report, dbt_vars)
         with run.step("prepare") as rec:

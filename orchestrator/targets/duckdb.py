@@ -13,9 +13,9 @@ from typing import Any
 
 import duckdb
 
-from .errors import UsageError
-from .load import load_raw_duckdb
-from .settings import LIVE_SCHEMA, RAW_SCHEMA, TARGETS, Settings
+from orchestrator.core.errors import UsageError
+from orchestrator.core.settings import LIVE_SCHEMA, RAW_SCHEMA, TARGETS, Settings
+from orchestrator.targets.raw import load_raw_duckdb
 
 
 @dataclass

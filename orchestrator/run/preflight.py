@@ -30,10 +30,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from . import health
-from .errors import EnvironmentProblem, SdrunError, SourceError
-from .settings import PROJECT_DIR, Settings, duckdb_memory_limit
-from .source import check_sqlite_file, connect_readonly, expected_tables
+from orchestrator.core import health
+from orchestrator.core.errors import EnvironmentProblem, SdrunError, SourceError
+from orchestrator.core.settings import PROJECT_DIR, Settings, duckdb_memory_limit
+from orchestrator.source.contract import check_sqlite_file, connect_readonly, expected_tables
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 POSTGRES_TARGETS = ("canary", "prod")
@@ -223,7 +223,7 @@ def memory_check() -> Check:
 def extensions_check(target_name: str, source: Path) -> Check:
     import duckdb
 
-    from . import extensions
+    from orchestrator.core import extensions
 
     needed = ["sqlite_scanner"]
     if target_name in POSTGRES_TARGETS:
@@ -280,10 +280,10 @@ def _build_settings(target_name: str, settings: Settings) -> tuple[dict[str, str
     """The environment and vars of the dbt build this preflight precedes (same profile, same vars:
     dbt keeps the partial parse only when both are unchanged)."""
     if target_name == "dev":
-        from .targets import DuckDBTarget
+        from orchestrator.targets.duckdb import DuckDBTarget
 
         return DuckDBTarget(warehouse=settings.warehouse).dbt_env(), {}
-    from .postgres import PostgresTarget, SchemaSet
+    from orchestrator.targets.postgres import PostgresTarget, SchemaSet
 
     schemas = SchemaSet.building() if target_name == "prod" else SchemaSet.canary()
     target = PostgresTarget(target_name, schemas, sample=target_name == "canary")
@@ -293,7 +293,7 @@ def _build_settings(target_name: str, settings: Settings) -> tuple[dict[str, str
 def dbt_parse_check(
     target_name: str, settings: Settings, dbt_vars: dict[str, Any] | None = None, project_dir: Path | None = None
 ) -> Check:
-    from .dbt import run_dbt
+    from orchestrator.build.dbt import run_dbt
 
     env, target_vars = _build_settings(target_name, settings)
     own_project = project_dir is None or Path(project_dir).resolve() == PROJECT_DIR
@@ -341,7 +341,7 @@ def pg_where() -> str:
 def find_pg_dump() -> str | None:
     """pg_dump as the backup will run it: from PATH, else the newest /usr/lib/postgresql/*/bin."""
     try:
-        from .pgbackup import pg_tool
+        from orchestrator.deploy.pgbackup import pg_tool
 
         return pg_tool("pg_dump")
     except (ImportError, SdrunError):
@@ -476,8 +476,8 @@ def run_checks(
     on_check: Callable[[Check], None] | None = None,
 ) -> list[Check]:
     """Every check, in order; never raises for a failed check (see `raise_on_fail`)."""
-    from .errors import UsageError
-    from .settings import TARGETS
+    from orchestrator.core.errors import UsageError
+    from orchestrator.core.settings import TARGETS
 
     if target_name not in TARGETS:
         raise UsageError(f"unknown target {target_name!r}: choose one of {', '.join(TARGETS)}")

@@ -25,7 +25,7 @@ from types import TracebackType
 
 import psutil
 
-from .errors import EnvironmentProblem, UsageError
+from orchestrator.core.errors import EnvironmentProblem, UsageError
 
 DEFAULT_MIN_FREE_DISK_MB = 1024
 DEFAULT_MIN_FREE_MEMORY_MB = 256

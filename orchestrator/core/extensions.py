@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from .errors import EnvironmentProblem
+from orchestrator.core.errors import EnvironmentProblem
 
 EXTENSIONS = {
     "sqlite_scanner": "duckdb_extension_sqlite_scanner",
