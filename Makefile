@@ -31,6 +31,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check orchestrator pytest_tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

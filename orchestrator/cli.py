@@ -1,4 +1,7 @@
-"""`sdrun`: the command line. Thin: each command parses options and calls the library.
+"""`sdrun`: the command line. Thin: each command parses options and calls one function of the
+library. The settings (where runs, backups and the dev warehouse live) are read once, in the root
+callback, and reach each command as `ctx.obj`; `--target` is a choice type checked by the target
+registry (orchestrator/targets).
 
 One error boundary: library errors (orchestrator.errors) become a single `Error: ...` line on
 stderr and their documented exit code; `--debug` shows the traceback instead.
@@ -13,7 +16,9 @@ from typing import Any, TypeVar
 
 import typer
 
-from orchestrator.core.errors import EXIT_FAILURE, GateHalted, SdrunError
+from orchestrator import targets
+from orchestrator.core.errors import EXIT_FAILURE, GateHalted, SdrunError, UsageError
+from orchestrator.core.settings import Settings
 
 app = typer.Typer(
     name="sdrun",
@@ -54,9 +59,23 @@ def handles_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _target_name(value: str) -> str:
+    """`--target`: a name of the target registry (orchestrator/targets: dev, canary, prod)."""
+    try:
+        return targets.check_name(value)
+    except UsageError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def target_option(help: str) -> Any:
+    return typer.Option("dev", "--target", parser=_target_name, metavar="|".join(targets.NAMES), help=help)
+
+
 @app.callback()
-def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
+def _root(ctx: typer.Context,
+          debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors.")) -> None:
     _state["debug"] = debug
+    ctx.obj = Settings.from_env()
 
 
 @app.command()
@@ -129,8 +148,6 @@ def _parse_vars(pairs: list[str]) -> dict[str, Any]:
     """`--var day_first=false` → {"day_first": False}; values are read as YAML scalars."""
     import yaml
 
-    from orchestrator.core.errors import UsageError
-
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -153,8 +170,9 @@ def _parse_vars(pairs: list[str]) -> dict[str, Any]:
 @app.command()
 @handles_errors
 def full(
+    ctx: typer.Context,
     source: Path = typer.Option(..., "--source", help="The SQLite export (never modified)."),
-    target: str = typer.Option("dev", "--target", help="dev (DuckDB, default), canary or prod."),
+    target: str = target_option("dev (DuckDB, default), canary or prod."),
     var: list[str] = typer.Option([], "--var", help="dbt variable NAME=VALUE, e.g. day_first=false (repeatable)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress lines on stderr."),
     skip_canary: bool = typer.Option(False, "--skip-canary", help="prod: no canary stage first."),
@@ -168,14 +186,20 @@ def full(
 
     canary and prod (PostgreSQL, libpq variables PGHOST...): prod builds a new version, tests it,
     backs up the live schema and swaps atomically; see `sdrun status`, `sdrun rollback`."""
-    from orchestrator.deploy.flow import DeployOptions
-    from orchestrator.run.dev import full as run_full
+    dbt_vars = _parse_vars(var) or None
+    if targets.engine(target) == "postgres":
+        from orchestrator.deploy.flow import DeployOptions
+        from orchestrator.deploy.flow import full as run_deploy
 
-    options = DeployOptions(skip_canary=skip_canary, keep=keep, force=force)
-    if keep_versions is not None:
-        options.keep_versions = keep_versions
-    outcome = run_full(source, target_name=target, dbt_vars=_parse_vars(var) or None, quiet=quiet,
-                       deploy_options=options)
+        options = DeployOptions(skip_canary=skip_canary, keep=keep, force=force)
+        if keep_versions is not None:
+            options.keep_versions = keep_versions
+        outcome = run_deploy(source, target_name=target, settings=ctx.obj, dbt_vars=dbt_vars, quiet=quiet,
+                             options=options)
+    else:
+        from orchestrator.run.dev import full as run_dev
+
+        outcome = run_dev(source, settings=ctx.obj, dbt_vars=dbt_vars, quiet=quiet)
     typer.echo("\n".join(outcome.summary))
     if outcome.error is not None:
         raise outcome.error
@@ -246,11 +270,11 @@ def _json_out(payload: Any) -> None:
 
 @app.command()
 @handles_errors
-def status(as_json: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
+def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
     """PostgreSQL: the live version, the kept ones, the last runs and backups."""
-    from orchestrator.deploy.flow import status as get_status
+    from orchestrator.deploy.ledger import status as get_status
 
-    st = get_status()
+    st = get_status(ctx.obj)
     if as_json:
         _json_out(st)
         return
@@ -276,7 +300,7 @@ def history(
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """PostgreSQL: the run ledger (sdrun_meta.runs)."""
-    from orchestrator.deploy.flow import history as get_history
+    from orchestrator.deploy.ledger import history as get_history
 
     rows = get_history(limit)
     if as_json:
@@ -297,7 +321,7 @@ def rollback(
     to: str | None = typer.Option(None, "--to", help="A kept version (default: the one before the live one)."),
 ) -> None:
     """PostgreSQL: make the previous version live again, in one transaction."""
-    from orchestrator.deploy.flow import rollback as run_rollback
+    from orchestrator.deploy.versions import rollback as run_rollback
 
     out = run_rollback(to)
     typer.echo(f"live: servicedesk = version {out['live_version']}"
@@ -307,15 +331,15 @@ def rollback(
 @app.command()
 @handles_errors
 def restore(
+    ctx: typer.Context,
     backup: str = typer.Argument(..., help="Backup folder, its name (pg-<run_id>) or the run id."),
     into: str = typer.Option(..., "--into", help="New schema to restore into (never the live one)."),
 ) -> None:
     """PostgreSQL: verify a backup's SHA-256 and restore it into a new schema."""
-    from orchestrator.core.settings import Settings
     from orchestrator.deploy.pgbackup import find_backup
     from orchestrator.deploy.pgbackup import restore as run_restore
 
-    out = run_restore(find_backup(backup, Settings.from_env().backups_dir), into)
+    out = run_restore(find_backup(backup, ctx.obj.backups_dir), into)
     typer.echo(f"restored {out['from']} into schema {out['schema']} (sha256 verified): "
                + ", ".join(f"{t} {n:,}" for t, n in out["tables"].items()))
 
@@ -323,15 +347,15 @@ def restore(
 @app.command()
 @handles_errors
 def preflight(
+    ctx: typer.Context,
     source: Path = typer.Option(..., "--source", help="The SQLite export (or XLSX folder) to check."),
-    target: str = typer.Option("dev", "--target", help="dev, canary or prod (PostgreSQL: libpq variables)."),
+    target: str = target_option("dev, canary or prod (PostgreSQL: libpq variables)."),
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """Gate 0: check the input and the machine (PASS, WARN, FAIL each); any FAIL exits 1."""
-    from orchestrator.core.settings import Settings
     from orchestrator.run import preflight as gate
 
-    checks = gate.run_checks(source, target, Settings.from_env())
+    checks = gate.run_checks(source, target, ctx.obj)
     if as_json:
         _json_out(gate.to_json(checks, source, target))
     else:
@@ -343,16 +367,16 @@ def preflight(
 @app.command()
 @handles_errors
 def backup(
+    ctx: typer.Context,
     source: Path = typer.Option(..., "--source", help="The SQLite source to copy (opened read-only)."),
     as_json: bool = typer.Option(False, "--json", help="JSON on stdout."),
 ) -> None:
     """Copy the source through SQLite's online backup API into backups/, with a SHA-256 manifest."""
     from orchestrator.core.progress import Progress
-    from orchestrator.core.settings import Settings
     from orchestrator.source.backups import backup_source
 
     with Progress("backup", unit="bytes") as bar:
-        made, _ = backup_source(source, Settings.from_env().backups_dir, progress=bar.update)
+        made, _ = backup_source(source, ctx.obj.backups_dir, progress=bar.update)
     if as_json:
         _json_out(made.to_dict())
         return
@@ -366,12 +390,11 @@ app.add_typer(backups_app, name="backups")
 
 @backups_app.command("list")
 @handles_errors
-def backups_list(as_json: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
+def backups_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="JSON on stdout.")) -> None:
     """The source backups, oldest first."""
-    from orchestrator.core.settings import Settings
     from orchestrator.source.backups import list_backups
 
-    found = list_backups(Settings.from_env().backups_dir)
+    found = list_backups(ctx.obj.backups_dir)
     if as_json:
         _json_out([b.to_dict() for b in found])
         return
@@ -386,13 +409,13 @@ def backups_list(as_json: bool = typer.Option(False, "--json", help="JSON on std
 @backups_app.command("verify")
 @handles_errors
 def backups_verify(
+    ctx: typer.Context,
     names: list[str] = typer.Argument(None, help="Backups to verify (default: all)."),  # noqa: B008
 ) -> None:
     """Recompute each backup's SHA-256 and run PRAGMA quick_check; exit 1 if any is corrupt."""
-    from orchestrator.core.settings import Settings
     from orchestrator.source.backups import BackupCorrupt, find_backup, list_backups, verify
 
-    home = Settings.from_env().backups_dir
+    home = ctx.obj.backups_dir
     todo = [find_backup(n, home) for n in names] if names else list_backups(home)
     bad = []
     for b in todo:
@@ -411,14 +434,14 @@ def backups_verify(
 @backups_app.command("prune")
 @handles_errors
 def backups_prune(
+    ctx: typer.Context,
     keep_days: float = typer.Option(..., "--keep-days", help="Remove backups older than this (the newest stays)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Only say what would be removed."),
 ) -> None:
     """Remove source backups older than --keep-days; the newest one is always kept."""
-    from orchestrator.core.settings import Settings
     from orchestrator.source.backups import prune
 
-    gone = prune(Settings.from_env().backups_dir, keep_days, dry_run=dry_run)
+    gone = prune(ctx.obj.backups_dir, keep_days, dry_run=dry_run)
     for b in gone:
         typer.echo(("would remove " if dry_run else "removed ") + f"{b.folder.name}  ({b.manifest['created_at']})")
     typer.echo(f"{len(gone)} backup(s) {'to remove' if dry_run else 'removed'}")
@@ -427,15 +450,15 @@ def backups_prune(
 @backups_app.command("restore")
 @handles_errors
 def backups_restore(
+    ctx: typer.Context,
     name: str = typer.Argument(..., help="The backup (folder name or path)."),
     to: Path = typer.Option(..., "--to", help="The file to write."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing file."),
 ) -> None:
     """Verify a source backup's SHA-256, then write it to --to (never over a file without --force)."""
-    from orchestrator.core.settings import Settings
     from orchestrator.source.backups import find_backup, restore
 
-    out = restore(find_backup(name, Settings.from_env().backups_dir), to, force=force)
+    out = restore(find_backup(name, ctx.obj.backups_dir), to, force=force)
     typer.echo(f"restored {out['from']} to {out['to']} ({out['bytes']:,} bytes, sha256 {out['sha256'][:12]}… verified)")
 
 

@@ -48,5 +48,10 @@ class GateHalted(SdrunError):
         self.itemize = itemize
 
 
+class BackupCorrupt(SdrunError):
+    """A backup (of the source or of the live marts) does not match its manifest: checksum, missing
+    file, failed integrity check."""
+
+
 class SourceModified(SdrunError):
     """The source's SHA-256 changed during a run: this must never happen."""

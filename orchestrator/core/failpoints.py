@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from orchestrator.core.runs import Run
+
+class Run(Protocol):
+    """What a failpoint needs of a run (core/runs.py Run): its folder and its log."""
+
+    run_dir: Path
+
+    def log(self, message: str, *, step: str | None = None, level: str = "info", **fields: Any) -> None: ...
 
 
 def pause(point: str, run: Run) -> None:

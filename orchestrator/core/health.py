@@ -6,7 +6,7 @@ line. During a long step a `Watchdog` thread polls the same figures and calls `o
 `duckdb_connection.interrupt`, or terminating dbt) so the step stops mid-way; its transaction
 rolls back and nothing is published.
 
-Thresholds, in MiB, from the environment:
+ResourceLimits, in MiB, from the environment:
 
 - ``SDRUN_MIN_FREE_DISK_MB``   (default 1024): free space that must remain on every folder the run writes
 - ``SDRUN_MIN_FREE_MEMORY_MB`` (default 256): memory that must remain available (psutil's `available`)
@@ -50,13 +50,13 @@ def _env_number(name: str, default: float) -> float:
 
 
 @dataclass(frozen=True)
-class Thresholds:
+class ResourceLimits:
     min_free_disk_mb: float = DEFAULT_MIN_FREE_DISK_MB
     min_free_memory_mb: float = DEFAULT_MIN_FREE_MEMORY_MB
     interval: float = 0.5
 
     @classmethod
-    def from_env(cls) -> Thresholds:
+    def from_env(cls) -> ResourceLimits:
         return cls(
             min_free_disk_mb=_env_number("SDRUN_MIN_FREE_DISK_MB", DEFAULT_MIN_FREE_DISK_MB),
             min_free_memory_mb=_env_number("SDRUN_MIN_FREE_MEMORY_MB", DEFAULT_MIN_FREE_MEMORY_MB),
@@ -80,9 +80,9 @@ def available_memory_mb() -> float:
     return float(psutil.virtual_memory().available) / MB
 
 
-def problems(paths: Iterable[Path], thresholds: Thresholds | None = None) -> list[str]:
+def problems(paths: Iterable[Path], thresholds: ResourceLimits | None = None) -> list[str]:
     """What is too low right now, as sentences; empty when healthy."""
-    t = thresholds or Thresholds.from_env()
+    t = thresholds or ResourceLimits.from_env()
     out = []
     seen: set[int] = set()
     for path in paths:
@@ -106,7 +106,7 @@ def problems(paths: Iterable[Path], thresholds: Thresholds | None = None) -> lis
     return out
 
 
-def check(paths: Iterable[Path], *, where: str = "", thresholds: Thresholds | None = None) -> None:
+def check(paths: Iterable[Path], *, where: str = "", thresholds: ResourceLimits | None = None) -> None:
     """Raise ResourceLow unless free disk on every path and available memory are above the thresholds."""
     found = problems(paths, thresholds)
     if found:
@@ -127,7 +127,7 @@ class Watchdog:
         *,
         on_trip: Callable[[], object] | None = None,
         where: str = "",
-        thresholds: Thresholds | None = None,
+        thresholds: ResourceLimits | None = None,
     ) -> None:
         self.paths = list(paths)
         self.on_trip = on_trip
@@ -138,7 +138,7 @@ class Watchdog:
         self._thread = threading.Thread(target=self._watch, name="sdrun-health", daemon=True)
 
     def _watch(self) -> None:
-        while not self._stop.wait((self.thresholds or Thresholds.from_env()).interval):
+        while not self._stop.wait((self.thresholds or ResourceLimits.from_env()).interval):
             found = problems(self.paths, self.thresholds)
             if found:
                 self.tripped = found

@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from orchestrator.core import failpoints
+
 if TYPE_CHECKING:
     from orchestrator.core.progress import Progress
 
@@ -70,11 +72,8 @@ class Run:
         self.log(f"{name} ...", step=name)
         t0 = time.perf_counter()
         try:
-            from orchestrator.core import failpoints as faults
-            from orchestrator.core import health
-
             health.check([self.run_dir, *self.health_paths], where=f"before step {name}")
-            faults.pause(f"step:{name}", self)
+            failpoints.pause(f"step:{name}", self)
             yield record
         except BaseException as exc:
             record["status"] = "failed"

@@ -2,7 +2,8 @@
 
 Every location can be moved by an environment variable, so tests and users can run several
 copies side by side: SDRUN_HOME (runs/, backups/, warehouse/ default under it), SDRUN_RUNS_DIR,
-SDRUN_WAREHOUSE (the DuckDB file of target `dev`).
+SDRUN_WAREHOUSE (the DuckDB file of target `dev`), SDRUN_BACKUPS_DIR. Schema names are made in
+targets/schemas.py, target names in targets/__init__.py.
 """
 
 from __future__ import annotations
@@ -14,10 +15,6 @@ from pathlib import Path
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 PROFILES_DIR = PROJECT_DIR / "profiles"
 
-# The contract's live schema name (DESIGN.md, data contract).
-LIVE_SCHEMA = "servicedesk"
-RAW_SCHEMA = "raw"
-TARGETS = ("dev", "canary", "prod")
 
 
 def duckdb_memory_limit() -> str:

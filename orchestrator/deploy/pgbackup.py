@@ -9,7 +9,6 @@ rewritten in the DDL only, never in the data), and checks the row counts against
 from __future__ import annotations
 
 import contextlib
-import glob
 import hashlib
 import json
 import re
@@ -21,25 +20,11 @@ from typing import Any
 
 from psycopg2 import sql
 
-from orchestrator.core.errors import EnvironmentProblem, SdrunError, StepFailed, UsageError
-from orchestrator.targets.postgres import connection, ident, schema_exists, where
+from orchestrator.core.errors import BackupCorrupt, StepFailed, UsageError
+from orchestrator.targets.postgres import connection, ident, pg_tool, schema_exists, where
 
 SCHEMA_NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
-
-class BackupCorrupt(SdrunError):
-    """A backup's file does not match its manifest's checksum."""
-
-
-def pg_tool(name: str) -> str:
-    """pg_dump / pg_restore / psql: from PATH, else pg_config's bindir, else the newest Debian install."""
-    found = shutil.which(name)
-    if found:
-        return found
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(d, name).is_file():
-            return str(Path(d, name))
-    raise EnvironmentProblem(f"{name} not found: install the PostgreSQL client tools (package postgresql-client)")
 
 
 def _sha256(path: Path) -> str:

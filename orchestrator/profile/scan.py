@@ -3,7 +3,7 @@ score its quality and decide whether the run may go on (the circuit breaker).
 
 How it reads (docs/profile.md has the details and every formula):
 
-* DuckDB attaches the file read-only with every column as text (`orchestrator.load.attach_source`).
+* DuckDB attaches the file read-only with every column as text (`orchestrator.source.read.attach_source`).
   Per table, ONE query reads every value: it unpivots the table to (column, value), groups equal
   values (exact distinct counts come with it), classifies each distinct value once (NULL, empty,
   whitespace-only, sentinel, integer, real, boolean word, date-like, text), and for date-like values
@@ -689,7 +689,7 @@ def profile_source(
 ) -> dict[str, Any]:
     """Profile every table and column of a SQLite file; returns the JSON-able profile
     (shape: docs/profile.schema.json). `day_first` and `sentinels` default to the dbt project's."""
-    from orchestrator.targets.raw import attach_source
+    from orchestrator.source.read import attach_source
 
     started = time.perf_counter()
     path = Path(path)

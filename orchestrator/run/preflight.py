@@ -17,10 +17,8 @@ FAIL with a detail for people; any FAIL stops `sdrun full` (exit 1) before anyth
 
 from __future__ import annotations
 
-import glob
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import tempfile
@@ -30,13 +28,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.build.dbt import run_dbt
+from orchestrator.build.gate import parse_cache
 from orchestrator.core import health
 from orchestrator.core.errors import EnvironmentProblem, SdrunError, SourceError
 from orchestrator.core.settings import PROJECT_DIR, Settings, duckdb_memory_limit
 from orchestrator.source.contract import check_sqlite_file, connect_readonly, expected_tables
+from orchestrator.targets import check_name, engine, get_target
+from orchestrator.targets.postgres import pg_tool
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
-POSTGRES_TARGETS = ("canary", "prod")
 
 
 @dataclass
@@ -159,7 +160,7 @@ def disk_check(source: Path, target_name: str, settings: Settings) -> Check:
         src_bytes = sum(p.stat().st_size for p in source.glob("*.xlsx"))
     wh_bytes = settings.warehouse.stat().st_size if target_name == "dev" and settings.warehouse.is_file() else 0
     need_mb = 2 * (src_bytes + wh_bytes) / health.MB
-    floor_mb = health.Thresholds.from_env().min_free_disk_mb
+    floor_mb = health.ResourceLimits.from_env().min_free_disk_mb
     folders = [settings.runs_dir, settings.backups_dir]
     if target_name == "dev":
         folders.insert(0, settings.warehouse.parent)
@@ -201,7 +202,7 @@ def _size_mb(text: str) -> float | None:
 
 
 def memory_check() -> Check:
-    floor = health.Thresholds.from_env().min_free_memory_mb
+    floor = health.ResourceLimits.from_env().min_free_memory_mb
     avail = health.available_memory_mb()
     limit = _size_mb(duckdb_memory_limit())
     if avail < floor:
@@ -226,7 +227,7 @@ def extensions_check(target_name: str, source: Path) -> Check:
     from orchestrator.core import extensions
 
     needed = ["sqlite_scanner"]
-    if target_name in POSTGRES_TARGETS:
+    if engine(target_name) == "postgres":
         needed.append("postgres_scanner")
     if Path(source).is_dir():
         needed.append("excel")
@@ -265,36 +266,26 @@ def extensions_check(target_name: str, source: Path) -> Check:
     return Check("duckdb.extensions", PASS, f"present offline (duckdb {duckdb.__version__}): {', '.join(ok)}")
 
 
-def _parse_cache(settings: Settings, target_name: str) -> Path | None:
-    """The partial-parse state the target's build uses too (pipeline.py, deploy.py), so that the build
-    parses no more than what changed."""
+def _build_settings(target_name: str, settings: Settings) -> tuple[dict[str, str], dict[str, Any]]:
+    """The environment and vars of the dbt build this preflight precedes (same profile, same vars:
+    dbt keeps the partial parse only when both are unchanged)."""
+    target = get_target(target_name, settings)
+    return target.dbt_env(), target.dbt_vars()
+
+
+def _parse_cache_for(settings: Settings, target_name: str) -> Path | None:
+    """The partial-parse state the target's build uses too (build/gate.py), so that the build parses
+    no more than what changed."""
     try:
         settings.runs_dir.mkdir(parents=True, exist_ok=True)
     except OSError:  # the disk/permission checks report it; parse without the cache
         return None
-    return settings.runs_dir / (".dbt-partial-parse.msgpack" if target_name == "dev"
-                                else f".dbt-partial-parse.{target_name}.msgpack")
-
-
-def _build_settings(target_name: str, settings: Settings) -> tuple[dict[str, str], dict[str, Any]]:
-    """The environment and vars of the dbt build this preflight precedes (same profile, same vars:
-    dbt keeps the partial parse only when both are unchanged)."""
-    if target_name == "dev":
-        from orchestrator.targets.duckdb import DuckDBTarget
-
-        return DuckDBTarget(warehouse=settings.warehouse).dbt_env(), {}
-    from orchestrator.targets.postgres import PostgresTarget, SchemaSet
-
-    schemas = SchemaSet.building() if target_name == "prod" else SchemaSet.canary()
-    target = PostgresTarget(target_name, schemas, sample=target_name == "canary")
-    return target.dbt_env(), target.dbt_vars()
+    return parse_cache(settings, target_name)
 
 
 def dbt_parse_check(
     target_name: str, settings: Settings, dbt_vars: dict[str, Any] | None = None, project_dir: Path | None = None
 ) -> Check:
-    from orchestrator.build.dbt import run_dbt
-
     env, target_vars = _build_settings(target_name, settings)
     own_project = project_dir is None or Path(project_dir).resolve() == PROJECT_DIR
     errors: list[str] = []
@@ -310,7 +301,7 @@ def dbt_parse_check(
             env=env,
             vars={**(dbt_vars or {}), **target_vars} or None,
             project_dir=project_dir,
-            parse_cache=_parse_cache(settings, target_name) if own_project else None,
+            parse_cache=_parse_cache_for(settings, target_name) if own_project else None,
             on_event=on_event,
         )
         if result.returncode != 0 and not errors:
@@ -339,20 +330,11 @@ def pg_where() -> str:
 
 
 def find_pg_dump() -> str | None:
-    """pg_dump as the backup will run it: from PATH, else the newest /usr/lib/postgresql/*/bin."""
+    """pg_dump as the backup will run it (targets.postgres.pg_tool); None when there is none."""
     try:
-        from orchestrator.deploy.pgbackup import pg_tool
-
         return pg_tool("pg_dump")
-    except (ImportError, SdrunError):
-        pass
-    found = shutil.which("pg_dump")
-    if found:
-        return found
-    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
-        if Path(d, "pg_dump").is_file():
-            return str(Path(d, "pg_dump"))
-    return None
+    except SdrunError:
+        return None
 
 
 def pg_dump_major(exe: str) -> int | None:
@@ -476,11 +458,7 @@ def run_checks(
     on_check: Callable[[Check], None] | None = None,
 ) -> list[Check]:
     """Every check, in order; never raises for a failed check (see `raise_on_fail`)."""
-    from orchestrator.core.errors import UsageError
-    from orchestrator.core.settings import TARGETS
-
-    if target_name not in TARGETS:
-        raise UsageError(f"unknown target {target_name!r}: choose one of {', '.join(TARGETS)}")
+    check_name(target_name)
     settings = settings or Settings.from_env()
     steps: list[Callable[[], Check | list[Check]]] = [
         lambda: source_checks(source),
@@ -489,7 +467,7 @@ def run_checks(
         lambda: extensions_check(target_name, source),
         lambda: dbt_parse_check(target_name, settings, dbt_vars, project_dir),
     ]
-    if target_name in POSTGRES_TARGETS:
+    if engine(target_name) == "postgres":
         steps.append(postgres_checks)
     checks: list[Check] = []
     for step in steps:

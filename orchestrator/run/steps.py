@@ -1,20 +1,24 @@
-"""Gate 0 inside `sdrun full`: preflight, then the source backup, as steps of the run on every target;
-and dbt's events into the run log. Their lines land in log.jsonl (and, unless quiet, on stderr).
+"""The steps every target's run shares, in order: preflight (Gate 0), the source backup, the
+source check, the profile (Gate 1) and the raw load. Each is a step of the run: its lines land in
+log.jsonl (and, unless quiet, on stderr) and its record in the report.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.core.progress import Progress
+from orchestrator.core import failpoints
+from orchestrator.core.errors import GateHalted, SourceError
 from orchestrator.core.settings import Settings
+from orchestrator.profile.scan import Thresholds, iter_columns, run_gate
 from orchestrator.run import preflight
 from orchestrator.source.backups import backup_source
+from orchestrator.source.contract import SourceInfo, check_source, expected_tables
 
 if TYPE_CHECKING:
     from orchestrator.core.runs import Run
+    from orchestrator.targets import Target
 
 LEVELS = {preflight.PASS: "debug", preflight.WARN: "warning", preflight.FAIL: "error"}
 
@@ -60,29 +64,73 @@ def backup_step(run: Run, report: dict[str, Any], step: str, source: Path, setti
         rec.update(report[step])
 
 
-DBT_LEVELS = {"debug": "debug", "info": "debug", "warn": "warning", "error": "error"}
+def check_step(run: Run, source: Path, *, refuse_empty: bool) -> SourceInfo:
+    """Step `check`: the source is a readable SQLite export with the expected tables and columns.
+    `refuse_empty`: an export whose every table is empty (an export that failed, or the wrong file)
+    halts the run, so that the dashboards do not go blank."""
+    with run.step("check") as rec:
+        info = check_source(source)
+        rec["tables"] = info.tables
+        if info.extra_columns:
+            rec["extra_columns"] = info.extra_columns
+            run.log(f"extra columns ignored: {info.extra_columns}", step="check", level="warning")
+        if refuse_empty and not any(info.tables.values()):
+            raise GateHalted(f"{source}: every table is empty; nothing to publish, the live data stays",
+                             ["empty_source"])  # fmt: skip
+    return info
 
 
-def dbt_event_logger(run: Any, step: str, bar: Progress | None = None) -> Callable[[dict[str, Any]], None]:
-    """An `on_event` for run_dbt: each dbt event becomes a structured record of the run log
-    (source "dbt", its event name, node and status); node results advance `bar`."""
+def profile_step(run: Run, db: Path, report: dict[str, Any], dbt_vars: dict[str, Any] | None) -> None:
+    """Gate 1: profile every value before anything is loaded; the breaker raises GateHalted (exit 3).
+    Writes runs/<run_id>/profile.json and profile.html; report["profile"] gets the score and trips."""
+    day_first = (dbt_vars or {}).get("day_first")
+    with run.step("profile") as rec:
+        try:
+            prof = run_gate(db, run.run_dir, Thresholds.from_env(),
+                            day_first=None if day_first is None else bool(day_first))  # fmt: skip
+        except GateHalted as exc:
+            report["profile"] = {"halted": True, "trips": exc.reasons, "json": str(run.run_dir / "profile.json"),
+                                 "html": str(run.run_dir / "profile.html")}  # fmt: skip
+            raise
+        _refuse_undecodable_text(db, prof)
+        report["profile"] = {
+            "halted": False,
+            "trips": [],
+            "date_orders": prof["date_orders"],
+            "warnings": prof["warnings"],
+            "score": prof["score"]["overall"],
+            "dimensions": prof["score"]["dimensions"],
+            "json": str(run.run_dir / "profile.json"),
+            "html": str(run.run_dir / "profile.html"),
+        }
+        rec["score"] = prof["score"]["overall"]
 
-    def on_event(event: dict[str, Any]) -> None:
-        info, data = event["info"], event.get("data") or {}
-        fields: dict[str, Any] = {"source": "dbt", "dbt_event": info.get("name"), "dbt_ts": info.get("ts")}
-        node = data.get("node_info") or {}
-        if node.get("unique_id"):
-            fields["node"] = node["unique_id"]
-            if node.get("node_status"):
-                fields["node_status"] = node["node_status"]
-        for key in ("status", "index", "total", "num_models", "execution_time", "num_failures"):
-            if key in data:
-                fields[key] = data[key]
-        level = DBT_LEVELS.get(str(info.get("level")), "debug")
-        run.log(str(info.get("msg", "")).rstrip(), step=step, level=level, **fields)
-        name = str(info.get("name", ""))
-        total = data.get("total") or data.get("num_models")  # LogTestResult calls it num_models
-        if bar is not None and total and "index" in data and name.endswith("Result"):
-            bar.update(bar.done + 1, total)
 
-    return on_event
+def _refuse_undecodable_text(db: Path, prof: dict[str, Any]) -> None:
+    """Text that cannot be stored as text, on either target: bytes that are not UTF-8 (or a BLOB), and
+    NUL bytes (PostgreSQL's text has no room for U+0000). One clear error naming the columns."""
+    loaded = {spec.name for spec in expected_tables()}
+    columns = [(t["name"], c) for t, c in iter_columns(prof) if t["name"] in loaded]
+    problems = []
+    for field, what, fix in (("invalid_utf8", "values that are not UTF-8 text", "re-export the file as UTF-8"),
+                             ("nul_bytes", "values holding a NUL byte",
+                              "PostgreSQL cannot store NUL in text: remove them from the export")):
+        bad = [f"{table}.{c['name']} ({c[field]:,})" for table, c in columns if c.get(field)]
+        if bad:
+            problems.append(f"{what} in {', '.join(bad)}: {fix}")
+    if problems:
+        raise SourceError(f"{db}: {'; '.join(problems)}")
+
+
+def load_step(run: Run, step: str, target: Target, source: Path, report: dict[str, Any],
+              total_rows: int) -> dict[str, int]:
+    """Step `step`: the raw load into `target`, with the profile's day/month decisions beside it.
+    Each copied table is logged (and is a failpoint, `<step>:<table>`). Returns the rows per table."""
+    with run.step(step) as rec, run.progress(step, "load raw", total=total_rows, unit="rows") as bar:
+        def copied(table: str, rows: int) -> None:
+            bar.advance(rows)
+            run.log(f"copied {table}: {rows:,} rows", step=step, level="debug", table=table, rows=rows)
+            failpoints.pause(f"{step}:{table}", run)
+
+        rec["rows"] = target.load_raw(source, on_table=copied, date_orders=report["profile"]["date_orders"])
+    return dict(rec["rows"])

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from orchestrator.core.errors import SdrunError, SourceError, UsageError
+from orchestrator.core.errors import BackupCorrupt, SourceError, UsageError
 from orchestrator.source.contract import check_sqlite_file, connect_readonly, sha256_file
 
 PREFIX = "source-"
@@ -37,9 +37,6 @@ PAGES_PER_STEP = 2048  # 8 MB of 4 KiB pages between two progress callbacks
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
 
-
-class BackupCorrupt(SdrunError):
-    """A source backup does not match its manifest (checksum, missing file, failed integrity check)."""
 
 
 @dataclass

@@ -151,7 +151,7 @@ def _match_one(folder: Path, pattern: str) -> Path:
     return hits[0]
 
 
-def fingerprint(folder: Path) -> str:
+def workbooks_sha256(folder: Path) -> str:
     """One SHA-256 over the workbooks a folder import reads (name and content of each), or over
     the folder's listing when the files cannot be resolved (the run then fails anyway)."""
     import hashlib
@@ -170,12 +170,12 @@ def fingerprint(folder: Path) -> str:
 
 def source_sha256(source: Path) -> str | None:
     """The checksum `sdrun full` compares before and after a run: the SQLite file's SHA-256, or for an
-    XLSX folder one SHA-256 over its workbooks (`fingerprint`); None when there is nothing to hash."""
+    XLSX folder one SHA-256 over its workbooks (`workbooks_sha256`); None when there is nothing to hash."""
     source = Path(source)
     if source.is_file():
         return sha256_file(source)
     if source.is_dir():
-        return fingerprint(source)
+        return workbooks_sha256(source)
     return None
 
 

@@ -1,48 +1,56 @@
-"""Targets (profiles/profiles.yml): where raw data is loaded and dbt builds.
+"""Target `dev`: the embedded DuckDB warehouse, one file; marts in schema `servicedesk`.
 
-`dev` is the embedded DuckDB warehouse file. PostgreSQL targets (canary, prod) plug in here with
-the same three operations: load raw, the environment dbt needs, and queries for the report.
+Its raw load is a verbatim text copy of the source tables into schema `raw` (see source/read.py for
+how each value is read), replaced in one transaction, so a run killed here leaves the previous raw
+data whole.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from orchestrator.core.errors import UsageError
-from orchestrator.core.settings import LIVE_SCHEMA, RAW_SCHEMA, TARGETS, Settings
-from orchestrator.targets.raw import load_raw_duckdb
+from orchestrator.core import health
+from orchestrator.core.settings import duckdb_memory_limit
+from orchestrator.source.contract import expected_tables
+from orchestrator.source.read import attach_source, source_select
+from orchestrator.targets.raw import DATE_ORDERS_TABLE, write_date_orders
+from orchestrator.targets.schemas import SchemaSet
 
 
 @dataclass
 class DuckDBTarget:
-    """Target `dev`: the warehouse is one DuckDB file; marts in schema `servicedesk`."""
+    """The warehouse is one DuckDB file; the schemas are the live set's names."""
 
     warehouse: Path
     name: str = "dev"
-    schema: str = LIVE_SCHEMA
-    raw_schema: str = RAW_SCHEMA
+    schemas: SchemaSet = field(default_factory=SchemaSet.live)
+    kind = "duckdb"
+    sample = False
 
     def load_raw(self, source: Path, on_table: Callable[[str, int], None] | None = None,
                  date_orders: list[dict[str, Any]] | None = None) -> dict[str, int]:
-        return load_raw_duckdb(source, self.warehouse, on_table=on_table, date_orders=date_orders).rows
+        return load_raw_duckdb(source, self.warehouse, on_table=on_table, date_orders=date_orders)
 
     @property
     def relation_prefix(self) -> str:
         """How SQL names the marts' schema. The DuckDB catalog is named after the file
         (servicedesk), like the schema, so a bare `servicedesk.tickets` would be ambiguous."""
-        return f'"{self.warehouse.stem}"."{self.schema}"'
+        return f'"{self.warehouse.stem}"."{self.schemas.marts}"'
 
     @property
     def raw_prefix(self) -> str:
-        return f'"{self.warehouse.stem}"."{self.raw_schema}"'
+        return f'"{self.warehouse.stem}"."{self.schemas.raw}"'
 
     def dbt_env(self) -> dict[str, str]:
-        return {"SDRUN_TARGET": self.name, "SDRUN_WAREHOUSE": str(self.warehouse), "SDRUN_SCHEMA": self.schema}
+        return {"SDRUN_TARGET": self.name, "SDRUN_WAREHOUSE": str(self.warehouse), **self.schemas.dbt_env()}
+
+    def dbt_vars(self) -> dict[str, Any]:
+        return {}  # the raw schema is the sources' default
 
     def query(self, sql: str) -> Sequence[Sequence[Any]]:
         con = duckdb.connect(str(self.warehouse), read_only=True)
@@ -55,9 +63,34 @@ class DuckDBTarget:
         return f"DuckDB {self.warehouse}"
 
 
-def get_target(name: str, settings: Settings) -> DuckDBTarget:
-    if name not in TARGETS:
-        raise UsageError(f"unknown target {name!r}: choose one of {', '.join(TARGETS)}")
-    if name == "dev":
-        return DuckDBTarget(warehouse=settings.warehouse)
-    raise UsageError(f"target {name!r} (PostgreSQL) is not available in this version yet")
+def load_raw_duckdb(
+    source: Path,
+    warehouse: Path,
+    on_table: Callable[[str, int], None] | None = None,
+    date_orders: list[dict[str, Any]] | None = None,
+) -> dict[str, int]:
+    """`on_table(name, rows)` after each table. A health watchdog (health.py) interrupts the load
+    when free disk or memory runs low: the transaction rolls back and ResourceLow is raised."""
+    raw = SchemaSet.live().raw
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    con = duckdb.connect(
+        str(warehouse), config={"memory_limit": duckdb_memory_limit(), "preserve_insertion_order": False}
+    )
+    try:
+        attach_source(con, source)
+        with health.Watchdog([warehouse.parent], on_trip=con.interrupt, where="during the load"):
+            con.execute("BEGIN")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {raw}")
+            rows = {}
+            for spec in expected_tables():
+                con.execute(f'CREATE OR REPLACE TABLE {raw}."{spec.name}" AS {source_select(con, spec.name)}')
+                (rows[spec.name],) = con.execute(f'SELECT count(*) FROM {raw}."{spec.name}"').fetchall()[0]
+                if on_table is not None:
+                    on_table(spec.name, rows[spec.name])
+            con.execute(f"DROP TABLE IF EXISTS {raw}.{DATE_ORDERS_TABLE}")
+            write_date_orders(con, f"{raw}.{DATE_ORDERS_TABLE}", date_orders)
+            con.execute("COMMIT")
+        con.execute("DETACH src")
+        return rows
+    finally:
+        con.close()

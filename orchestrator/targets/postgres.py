@@ -4,22 +4,16 @@ Connection settings come only from the libpq variables (PGHOST, PGPORT, PGUSER, 
 PGDATABASE, PGSSLMODE...): psycopg2 and DuckDB's postgres extension both read them when given an
 empty connection string, so no setting and no secret passes through this code, a file or a log.
 
-A build lands in a *schema set*: marts, staging (dbt's `<marts>_staging`, see
-macros/generate_schema_name.sql) and the raw text copy it was built from.
-
-    live        servicedesk             servicedesk_staging             raw
-    version v   servicedesk_<v>         servicedesk_<v>_staging         raw_<v>
-    canary      servicedesk_canary      servicedesk_canary_staging      raw_canary
-
-`v` is the run id in lower case (e.g. 20261122t081500z_3f9a). Blue-green: a prod run builds the
-version set, then renames live → version of the previous run and new version → live in one
-transaction (orchestrator/deploy.py). `sdrun_meta` holds the run ledger and the version registry.
+Schema names: orchestrator/targets/schemas.py (SchemaSet), the only place that makes one. A prod
+run builds a version and the deploy swaps it in (orchestrator/deploy/). `sdrun_meta` holds the run
+ledger and the version registry.
 """
 
 from __future__ import annotations
 
+import glob
 import os
-import re
+import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -32,12 +26,13 @@ from psycopg2 import sql
 
 from orchestrator.core import extensions
 from orchestrator.core.errors import EnvironmentProblem
-from orchestrator.core.settings import LIVE_SCHEMA, RAW_SCHEMA, duckdb_memory_limit
+from orchestrator.core.settings import duckdb_memory_limit
 from orchestrator.source.contract import expected_tables
-from orchestrator.targets.raw import DATE_ORDERS_TABLE, attach_source, source_select, write_date_orders
+from orchestrator.source.read import attach_source, source_select
+from orchestrator.targets.raw import DATE_ORDERS_TABLE, write_date_orders
+from orchestrator.targets.schemas import LIVE_SCHEMA, META_SCHEMA, SchemaSet
+from orchestrator.targets.schemas import loading as loading_schema
 
-META_SCHEMA = "sdrun_meta"
-VERSION_RE = re.compile(r"^[0-9]{8}t[0-9]{6}z_[0-9a-f]{4}$")
 READ_ROLE_ENV = "SDRUN_READ_ROLE"  # the dashboards' read-only role, default grafana_ro
 DEFAULT_READ_ROLE = "grafana_ro"
 # Which key column puts a row of each table into the canary sample (the ticket id, so that every
@@ -49,38 +44,15 @@ WS = "' ' || chr(9) || chr(10) || chr(13) || chr(160)"  # what macros/engine.sql
 Connection = Any  # psycopg2.extensions.connection (psycopg2 ships no type hints)
 
 
-def version_id(run_id: str) -> str:
-    return run_id.lower()
-
-
-@dataclass(frozen=True)
-class SchemaSet:
-    marts: str
-    staging: str
-    raw: str
-
-    @classmethod
-    def live(cls) -> SchemaSet:
-        return cls(LIVE_SCHEMA, f"{LIVE_SCHEMA}_staging", RAW_SCHEMA)
-
-    @classmethod
-    def version(cls, vid: str) -> SchemaSet:
-        if not VERSION_RE.match(vid):
-            raise ValueError(f"not a version id: {vid!r}")
-        return cls(f"{LIVE_SCHEMA}_{vid}", f"{LIVE_SCHEMA}_{vid}_staging", f"{RAW_SCHEMA}_{vid}")
-
-    @classmethod
-    def building(cls) -> SchemaSet:
-        """Where prod builds the next version. Fixed names keep dbt's profile and vars the same from run
-        to run, so dbt's partial parse survives; the swap renames them to the live names."""
-        return cls(f"{LIVE_SCHEMA}_next", f"{LIVE_SCHEMA}_next_staging", f"{RAW_SCHEMA}_next")
-
-    @classmethod
-    def canary(cls) -> SchemaSet:
-        return cls(f"{LIVE_SCHEMA}_canary", f"{LIVE_SCHEMA}_canary_staging", f"{RAW_SCHEMA}_canary")
-
-    def all(self) -> tuple[str, str, str]:
-        return (self.marts, self.staging, self.raw)
+def pg_tool(name: str) -> str:
+    """pg_dump / pg_restore / psql: from PATH, else the newest Debian install."""
+    found = shutil.which(name)
+    if found:
+        return found
+    for d in sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True):
+        if Path(d, name).is_file():
+            return str(Path(d, name))
+    raise EnvironmentProblem(f"{name} not found: install the PostgreSQL client tools (package postgresql-client)")
 
 
 def where() -> str:
@@ -205,6 +177,7 @@ class PostgresTarget:
     """A PostgreSQL build: load raw into `schemas.raw`, dbt builds marts into `schemas.marts`."""
 
     name: str  # canary | prod
+    kind = "postgres"
     schemas: SchemaSet = field(default_factory=SchemaSet.live)
     sample: bool = False  # load only the deterministic ~10% sample
 
@@ -225,10 +198,10 @@ class PostgresTarget:
         # JIT off for dbt's sessions: the cleaning SQL is a few large expressions that PostgreSQL's JIT
         # spends far longer compiling than running (about 27 s of a 30 s model at scale 1).
         options = " ".join(filter(None, [os.environ.get("PGOPTIONS", ""), "-c jit=off"]))
-        return {"SDRUN_TARGET": self.name, "SDRUN_SCHEMA": self.schemas.marts, "PGOPTIONS": options}
+        return {"SDRUN_TARGET": self.name, **self.schemas.dbt_env(), "PGOPTIONS": options}
 
     def dbt_vars(self) -> dict[str, Any]:
-        return {"raw_schema": self.schemas.raw}
+        return self.schemas.dbt_vars()
 
     def query(self, statement: str) -> Sequence[Sequence[Any]]:
         with connection() as con, con.cursor() as cur:
@@ -252,7 +225,7 @@ def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
     postgres extension (binary COPY), then replace `raw_schema` with it in one transaction.
     A run killed here leaves the previous `raw_schema` whole (and a `__load` schema the next run drops).
     `on_table(name, rows)` after each table is copied."""
-    loading = f"{raw_schema}__load"
+    loading = loading_schema(raw_schema)
     with connection() as pg, pg.cursor() as cur:
         drop_schemas(cur, [loading])
         cur.execute(sql.SQL("create schema {}").format(ident(loading)))

@@ -1,0 +1,169 @@
+"""Versions on PostgreSQL: the deploy lock, the swap that makes a version live, rollback, pruning,
+and clearing what a killed run left behind.
+
+Blue-green: a prod run builds the next version's schemas (SchemaSet.building()); `activate`
+renames, in one transaction, the live set to the previous version's names and the new set to the
+live names (grants are copied first). Readers never see a missing or half-built schema.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from psycopg2 import sql
+
+from orchestrator.core.errors import StepFailed, UsageError
+from orchestrator.core.runs import new_run_id
+from orchestrator.core.settings import Settings
+from orchestrator.deploy import pgbackup
+from orchestrator.targets.postgres import (
+    LOCK_KEY,
+    Connection,
+    connect,
+    connection,
+    drop_schemas,
+    ensure_meta,
+    grant_read,
+    ident,
+    read_roles,
+    schema_exists,
+    where,
+)
+from orchestrator.targets.schemas import LIVE_SCHEMA, META_SCHEMA, SchemaSet, leftover, version_id, version_of
+
+
+def acquire_lock() -> Connection:
+    """The deploy lock: one canary/prod run (or rollback) at a time per database. A session advisory
+    lock, released by the server when the process dies."""
+    con = connect(autocommit=True)
+    ensure_meta(con)
+    con.autocommit = True
+    with con.cursor() as cur:
+        cur.execute("select pg_try_advisory_lock(%s)", (LOCK_KEY,))
+        if not cur.fetchone()[0]:
+            con.close()
+            raise StepFailed(f"another sdrun run is deploying to {where()} (advisory lock held); try again later")
+    return con
+
+
+def backup_live(settings: Settings, run_id: str, lock: Connection) -> dict[str, Any]:
+    with lock.cursor() as cur:
+        if not schema_exists(cur, LIVE_SCHEMA):
+            return {"skipped": "no live schema yet"}
+    live = live_version(lock)
+    m = pgbackup.backup_schema(LIVE_SCHEMA, settings.backups_dir / f"pg-{run_id}",
+                               version=live["version"] if live else None, run_id=run_id)
+    return {"path": str(settings.backups_dir / f"pg-{run_id}"), "sha256": m["sha256"], "bytes": m["bytes"],
+            "tables": m["tables"]}
+
+
+def live_version(con: Connection) -> dict[str, Any] | None:
+    with con.cursor() as cur:
+        cur.execute(f"select version, fingerprint, source_sha256, live_since from {META_SCHEMA}.versions "
+                    "where state = 'live'")
+        row = cur.fetchone()
+    if not row:
+        return None
+    return {"version": row[0], "fingerprint": row[1], "source_sha256": row[2], "live_since": row[3]}
+
+
+def activate(vid: str, *, fingerprint: str | None = None, source_sha: str | None = None,
+             run_id: str | None = None, built_in: SchemaSet | None = None) -> str | None:
+    """Make version `vid` live in one transaction; the live set takes its version's names.
+    `built_in`: the schemas a new version was built in (else the kept version's own names).
+    Returns the version that was live before (None when there was none)."""
+    new = built_in or SchemaSet.version(vid)
+    live = SchemaSet.live()
+    with connection() as con:
+        with con.cursor() as cur:
+            cur.execute("set local lock_timeout = '60s'")
+            for n in new.all():
+                if not schema_exists(cur, n):
+                    raise StepFailed(f"version {vid}: schema {n} is missing; nothing changed")
+            roles = read_roles(cur)
+            grant_read(cur, new.marts, roles)
+            grant_read(cur, META_SCHEMA, roles)  # the ledger, for the pipeline-runs dashboard
+            cur.execute(f"select version from {META_SCHEMA}.versions where state = 'live' for update")
+            row = cur.fetchone()
+            old_vid = row[0] if row else None
+            if old_vid is None and schema_exists(cur, live.marts):
+                # a live schema sdrun did not build (first deploy over an existing one): keep it as a version
+                old_vid = version_id(new_run_id())
+                cur.execute(f"insert into {META_SCHEMA}.versions (version, state) values (%s, 'kept')", (old_vid,))
+            if old_vid is not None:
+                for cur_name, old_name in zip(live.all(), SchemaSet.version(old_vid).all(), strict=True):
+                    if schema_exists(cur, cur_name):
+                        cur.execute(sql.SQL("alter schema {} rename to {}").format(ident(cur_name), ident(old_name)))
+            for new_name, live_name in zip(new.all(), live.all(), strict=True):
+                cur.execute(sql.SQL("alter schema {} rename to {}").format(ident(new_name), ident(live_name)))
+            cur.execute(f"update {META_SCHEMA}.versions set state = 'kept' where state = 'live'")
+            cur.execute(
+                f"""insert into {META_SCHEMA}.versions (version, run_id, source_sha256, fingerprint, state, live_since)
+                    values (%s, %s, %s, %s, 'live', now())
+                    on conflict (version) do update set state = 'live', live_since = now()""",
+                (vid, run_id, source_sha, fingerprint),
+            )
+        con.commit()
+    return old_vid
+
+
+def rollback(to: str | None = None) -> dict[str, Any]:
+    """Make the previous kept version (or `to`) live again, in one transaction."""
+    lock = acquire_lock()
+    try:
+        live = live_version(lock)
+        with lock.cursor() as cur:
+            if to is None:
+                cur.execute(f"select version from {META_SCHEMA}.versions where state = 'kept' "
+                            "and (%s::text is null or version < %s) order by version desc limit 1",
+                            (live["version"] if live else None, live["version"] if live else None))
+                row = cur.fetchone()
+                if not row:
+                    raise UsageError("no previous version to roll back to (`sdrun status` lists the versions)")
+                to = row[0]
+            else:
+                to = version_of(to)
+                cur.execute(f"select state from {META_SCHEMA}.versions where version = %s", (to,))
+                row = cur.fetchone()
+                if not row or row[0] != "kept":
+                    raise UsageError(f"version {to} is not a kept version (`sdrun status` lists them)")
+        previous = activate(to)
+        return {"live_version": to, "previous_version": previous}
+    finally:
+        lock.close()
+
+
+def prune(keep: int) -> list[str]:
+    """Drop kept versions beyond the `keep` newest ones."""
+    dropped = []
+    with connection(autocommit=True) as con, con.cursor() as cur:
+        cur.execute(f"select version from {META_SCHEMA}.versions where state = 'kept' order by version desc")
+        for (vid,) in cur.fetchall()[keep:]:
+            try:
+                cur.execute("set lock_timeout = '30s'")
+                drop_schemas(cur, SchemaSet.version(vid).all())
+                cur.execute(f"update {META_SCHEMA}.versions set state = 'dropped', dropped_at = now() "
+                            "where version = %s", (vid,))
+                dropped.append(vid)
+            except Exception:  # noqa: BLE001 - readers still on it: the next run tries again
+                continue
+    return dropped
+
+
+def clear_leftovers(lock: Connection, backups_dir: Path | None = None) -> dict[str, Any]:
+    """Under the deploy lock: drop schemas of versions that never went live, mark runs that never
+    finished (killed) as such, and remove the unfinished backup folders of those runs."""
+    with lock.cursor() as cur:
+        cur.execute(f"select version from {META_SCHEMA}.versions where state in ('live', 'kept')")
+        keep = {r[0] for r in cur.fetchall()}
+        cur.execute("select nspname from pg_namespace")
+        names = [r[0] for r in cur.fetchall()]
+        stale = [n for n in names if leftover(n, keep)]
+        cur.execute("set lock_timeout = '60s'")
+        drop_schemas(cur, stale)
+        cur.execute(f"update {META_SCHEMA}.runs set outcome = 'killed', finished_at = coalesce(finished_at, now()) "
+                    "where outcome = 'running' returning run_id")
+        killed = [r[0] for r in cur.fetchall()]
+    partial = [str(d) for d in pgbackup.drop_partial_backups(backups_dir, killed)] if backups_dir else []
+    return {"schemas": stale, "runs": killed, "partial_backups": partial}
