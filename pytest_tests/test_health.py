@@ -96,7 +96,7 @@ def test_watchdog_interrupts_a_running_duckdb_statement(monkeypatch: pytest.Monk
 def test_thresholds_reject_nonsense(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SDRUN_MIN_FREE_DISK_MB", "lots")
     with pytest.raises(UsageError, match="SDRUN_MIN_FREE_DISK_MB"):
-        health.Thresholds.from_env()
+        health.ResourceLimits.from_env()
 
 
 def test_progress_logs_lines_when_not_on_a_terminal() -> None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.core import failpoints
+from orchestrator.core import failpoints, health
 
 if TYPE_CHECKING:
     from orchestrator.core.progress import Progress
