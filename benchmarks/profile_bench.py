@@ -28,7 +28,7 @@ TARGET_SECONDS = {1: 2.0, 40: 120.0}
 CHILD = """
 import json, resource, sys, time
 from pathlib import Path
-from orchestrator.profile.scan import profile_source
+from orchestrator.profile import profile_source
 cpu0, t0 = time.process_time(), time.perf_counter()
 p = profile_source(Path(sys.argv[1]))
 out = {"seconds": time.perf_counter() - t0, "cpu": time.process_time() - cpu0,

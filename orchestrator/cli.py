@@ -227,8 +227,8 @@ def profile(
     ),
 ) -> None:
     """Gate 1: profile every value of a SQLite file; exit 3 when the circuit breaker trips."""
+    from orchestrator import profile as gate
     from orchestrator.core.errors import EXIT_GATE
-    from orchestrator.profile import scan as gate
 
     thresholds = gate.Thresholds.from_env(
         max_unparseable_date_share=max_unparseable, max_type_mismatch_share=max_mismatch,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from orchestrator.profile.scan import profile_source
+from orchestrator.profile import profile_source
 
 from .helpers import comment, sdrun, ticket, timesheet, write_source
 

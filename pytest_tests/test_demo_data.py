@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.core.errors import UsageError
-from orchestrator.demo import generator as demo_data
+from orchestrator.demo import catalog, generator, streams
 from orchestrator.demo.generator import DemoSummary, generate
 
 TICKET_COLUMNS = [
@@ -523,24 +523,24 @@ def test_formatters_round_trip() -> None:
         return int((when - datetime(2025, 4, 1)).total_seconds())
 
     t = t_of(datetime(2025, 5, 20, 20, 42, 13))
-    assert demo_data._us_12h(t) == "05/20/2025 08:42:13 PM"
-    assert demo_data._us_12h(t_of(datetime(2025, 5, 20, 0, 5, 0))) == "05/20/2025 12:05:00 AM"
-    assert demo_data._us_12h(t_of(datetime(2025, 5, 20, 12, 30, 0))) == "05/20/2025 12:30:00 PM"
-    assert demo_data._month_name(t, long_form=False) == "20-May-2025 20:42"
-    assert demo_data._month_name(t, long_form=True) == "May 20, 2025 8:42 PM"
-    assert demo_data._month_name(t_of(datetime(2025, 6, 3, 9, 7)), long_form=False) == "03-Jun-2025 09:07"
+    assert catalog._us_12h(t) == "05/20/2025 08:42:13 PM"
+    assert catalog._us_12h(t_of(datetime(2025, 5, 20, 0, 5, 0))) == "05/20/2025 12:05:00 AM"
+    assert catalog._us_12h(t_of(datetime(2025, 5, 20, 12, 30, 0))) == "05/20/2025 12:30:00 PM"
+    assert catalog._month_name(t, long_form=False) == "20-May-2025 20:42"
+    assert catalog._month_name(t, long_form=True) == "May 20, 2025 8:42 PM"
+    assert catalog._month_name(t_of(datetime(2025, 6, 3, 9, 7)), long_form=False) == "03-Jun-2025 09:07"
     t = t_of(datetime(2025, 5, 20, 8, 42, 13))
-    assert demo_data._iso_offset(t, 120) == "2025-05-20T10:42:13+02:00"
-    assert demo_data._iso_offset(t_of(datetime(2025, 4, 1, 1, 0)), -240) == "2025-03-31T21:00:00-04:00"
-    assert demo_data._iso_offset(t, 330) == "2025-05-20T14:12:13+05:30"
-    for t in range(0, demo_data.EXPORT_AT, 7919 * 13):  # across the quarter
+    assert catalog._iso_offset(t, 120) == "2025-05-20T10:42:13+02:00"
+    assert catalog._iso_offset(t_of(datetime(2025, 4, 1, 1, 0)), -240) == "2025-03-31T21:00:00-04:00"
+    assert catalog._iso_offset(t, 330) == "2025-05-20T14:12:13+05:30"
+    for t in range(0, catalog.EXPORT_AT, 7919 * 13):  # across the quarter
         utc = datetime(2025, 4, 1) + timedelta(seconds=t)
-        for minutes in demo_data.ISO_OFFSETS:
-            text = demo_data._iso_offset(t, minutes)
+        for minutes in catalog.ISO_OFFSETS:
+            text = catalog._iso_offset(t, minutes)
             assert datetime.fromisoformat(text).astimezone(UTC).replace(tzinfo=None) == utc, text
-        assert _as_utc(demo_data._us_12h(t)) == ("us_12h", utc)
-        assert _as_utc(demo_data._month_name(t, True)) == ("month_name", utc.replace(second=0))
-        assert _as_utc(demo_data._month_name(t, False)) == ("month_name", utc.replace(second=0))
+        assert _as_utc(catalog._us_12h(t)) == ("us_12h", utc)
+        assert _as_utc(catalog._month_name(t, True)) == ("month_name", utc.replace(second=0))
+        assert _as_utc(catalog._month_name(t, False)) == ("month_name", utc.replace(second=0))
 
 
 def test_new_forms_at_realistic_rates_at_scale_1(full: DemoSummary) -> None:
@@ -591,7 +591,7 @@ def test_statuses_come_from_the_seed(small: DemoSummary) -> None:
             raw = status.strip(" \t").lower()
             if raw not in STATUS_GROUP:
                 unknown += 1
-                assert status in demo_data.UNKNOWN_STATUSES, status
+                assert status in catalog.UNKNOWN_STATUSES, status
                 continue
             group = STATUS_GROUP[raw]
             groups[group] = groups.get(group, 0) + 1
@@ -607,7 +607,7 @@ def test_statuses_come_from_the_seed(small: DemoSummary) -> None:
     assert unknown == small.injected["tickets"]["TKT-Status"]["unknown_status"]
     assert unknown < 0.01 * small.rows["tickets"]
     assert set(groups) == set(IS_BACKLOG), groups  # every group of the seed is present
-    source = Path(demo_data.__file__).read_text(encoding="utf-8")
+    source = "\n".join(Path(m.__file__).read_text(encoding="utf-8") for m in (catalog, generator, streams))
     assert not re.search(r"^STATUSES\b", source, re.M)  # the old hard-coded list is gone
     for display in ("Open", "In Progress", "Pending", "Resolved", "Closed", "Cancelled", "Reopened"):
         assert f'"{display}"' not in source, display  # statuses are written from the seed's raw values
@@ -623,18 +623,18 @@ def _copy_seeds(tmp_path: Path) -> Path:
 
 def test_vocabulary_is_read_and_checked_from_the_seeds(tmp_path: Path) -> None:
     seeds = _copy_seeds(tmp_path)
-    vocab = demo_data._vocabulary(seeds)
+    vocab = catalog._vocabulary(seeds)
     assert set(vocab.status_tables["cancelled"]) == {"Cancelled"}
     assert set(vocab.status_tables["working"]) >= {"Assigned", "Escalated", "Awaiting Customer", "In Progress"}
     assert vocab.status_group == STATUS_GROUP
-    assert vocab.unknown_statuses == demo_data.UNKNOWN_STATUSES
+    assert vocab.unknown_statuses == catalog.UNKNOWN_STATUSES
 
     # a desk status the seed learns is no longer unknown
     with (seeds / "status_map.csv").open("a", encoding="utf-8") as f:
         f.write("parked by vendor,waiting\n")
     learned = seeds.parent / "learned"
     seeds.rename(learned)
-    assert "Parked by vendor" not in demo_data._vocabulary(learned).unknown_statuses
+    assert "Parked by vendor" not in catalog._vocabulary(learned).unknown_statuses
 
     # a status the demo writes but the seed lacks, or puts in a group its dates contradict: refused
     for edit, match in (
@@ -645,12 +645,12 @@ def test_vocabulary_is_read_and_checked_from_the_seeds(tmp_path: Path) -> None:
         path = bad / "status_map.csv"
         path.write_text(edit(path.read_text(encoding="utf-8")), encoding="utf-8")
         with pytest.raises(ValueError, match=match):
-            demo_data._vocabulary(bad)
+            catalog._vocabulary(bad)
     bad = _copy_seeds(tmp_path / "prio")
     path = bad / "priority_map.csv"
     path.write_text(path.read_text(encoding="utf-8").replace("\nurgent,P1\n", "\nurgent,P2\n"), encoding="utf-8")
     with pytest.raises(ValueError, match="'Urgent' to P1"):
-        demo_data._vocabulary(bad)
+        catalog._vocabulary(bad)
 
 
 def test_categories_are_the_users_own(small: DemoSummary) -> None:

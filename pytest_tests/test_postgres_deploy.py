@@ -64,6 +64,20 @@ def fingerprint_of_live(env: dict[str, str]) -> str:
     return one(env, "select md5(string_agg(t::text, '|' order by ticket_id)) from servicedesk.tickets t")
 
 
+CONTRACT_TYPES = {
+    ("tickets", "created_at"): "timestamp without time zone",
+    ("tickets", "first_response_at"): "timestamp without time zone",
+    ("tickets", "resolved_at"): "timestamp without time zone",
+    ("tickets", "closed_at"): "timestamp without time zone",
+    ("tickets", "response_minutes"): "numeric",
+    ("tickets", "resolution_hours"): "numeric",
+    ("tickets", "is_sla_met"): "boolean",
+    ("comments", "created_at"): "timestamp without time zone",
+    ("timesheets", "work_date"): "timestamp without time zone",
+    ("timesheets", "hours"): "double precision",
+}
+
+
 def report_of(out: str) -> dict[str, Any]:
     path = next(line.split()[-1] for line in out.splitlines() if line.strip().startswith("report "))
     return json.loads(Path(path).read_text())
@@ -92,7 +106,6 @@ def test_canary_builds_tests_reports_and_drops_its_schema(env: dict[str, str], d
     total = report["steps"]["check"]["tables"]["tickets"]
     assert 0.04 * total < sampled < 0.2 * total
     assert all(r["ok"] for r in report["verify"]["reconcile"].values())
-    assert all(c["ok"] for c in report["verify"]["column_types"].values())
     assert not {s for s in schemas(env) if "canary" in s}
     assert "servicedesk" not in schemas(env)  # the canary never touches the live schema
 
@@ -111,9 +124,11 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
         with con.cursor() as cur:
             cur.execute("select priority, round(avg(resolution_hours), 2) from servicedesk.tickets group by 1")
             assert cur.fetchall()
-            cur.execute("select data_type from information_schema.columns where table_schema = 'servicedesk' "
-                        "and table_name = 'tickets' and column_name = 'created_at'")
-            assert cur.fetchone()[0] == "timestamp without time zone"
+            # the marts' dbt model contracts (models/marts/_marts__models.yml) hold on PostgreSQL
+            cur.execute("select table_name, column_name, data_type from information_schema.columns "
+                        "where table_schema = 'servicedesk'")
+            types = {(t, c): d for t, c, d in cur.fetchall()}
+            assert {k: types.get(k) for k in CONTRACT_TYPES} == CONTRACT_TYPES
             with pytest.raises(psycopg2.Error):
                 cur.execute("delete from servicedesk.tickets")
     finally:

@@ -22,14 +22,9 @@ import jsonschema
 import pytest
 
 from orchestrator.core.errors import EXIT_GATE, GateHalted, SourceError, UsageError
-from orchestrator.profile.scan import (
-    Thresholds,
-    breaker_trips,
-    evaluate_breaker,
-    profile_source,
-    project_settings,
-    run_gate,
-)
+from orchestrator.profile import Thresholds, profile_source, run_gate
+from orchestrator.profile.config import project_settings
+from orchestrator.profile.score import breaker_trips, evaluate_breaker
 
 PROJECT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((PROJECT / "docs" / "profile.schema.json").read_text())

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.profile import profile_source, write_html
 from orchestrator.profile.html import PALETTE
-from orchestrator.profile.scan import profile_source, write_html
 
 PROJECT = Path(__file__).resolve().parent.parent
 ARTIFACTS = PROJECT / "artifacts"

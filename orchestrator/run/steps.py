@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.core import failpoints
 from orchestrator.core.errors import GateHalted, SourceError
 from orchestrator.core.settings import Settings
-from orchestrator.profile.scan import Thresholds, iter_columns, run_gate
+from orchestrator.profile import Thresholds, iter_columns, run_gate
 from orchestrator.run import preflight
 from orchestrator.source.backups import backup_source
 from orchestrator.source.contract import SourceInfo, check_source, expected_tables
