@@ -4,7 +4,7 @@
     python benchmarks/profile_bench.py 1 10         # chosen scales
     SDRUN_PROFILE_MEMORY_LIMIT=256MB python benchmarks/profile_bench.py
 
-Sources come from `orchestrator.demo_data.generate(seed=1)` and are cached under benchmarks/work/
+Sources come from `orchestrator.demo.generator.generate(seed=1)` and are cached under benchmarks/work/
 (gitignored); scale 40 (about 10 million rows, 1 GB) takes a few minutes to generate the first time.
 Each profile runs in its own subprocess, which reports its own peak resident memory
 (getrusage RUSAGE_SELF ru_maxrss, all threads) and CPU time; the wall time is measured around it.

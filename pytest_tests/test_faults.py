@@ -177,7 +177,7 @@ def resume(world: World, run_id: str, point: str) -> None:
 def run_until(world: World, args: list[str], when: Callable[[Records], bool] | str, *,
               env: dict[str, str] | None = None, timeout: float = 180) -> tuple[subprocess.Popen[str], str]:
     """Start `sdrun full --target prod ...`; return as soon as its log satisfies `when` (the run id too).
-    A string `when` is a failpoint (orchestrator/faults.py): the run waits there until `resume`."""
+    A string `when` is a failpoint (orchestrator/core/failpoints.py): the run waits there until `resume`."""
     env = dict(env or world.env)
     if isinstance(when, str):
         env["SDRUN_PAUSE_AT"] = when

@@ -31,7 +31,7 @@
 
     Day and month. Whether 04/05/2025 is the 4th of May or the 5th of April is decided per column
     and per shape (the separator and the clock: '/ 24h', '/ 12h', '- date'...; date_order_shape) by
-    the profile, from the evidence of the whole export (orchestrator/profile.py), and loaded with the
+    the profile, from the evidence of the whole export (orchestrator/profile/), and loaded with the
     raw tables as the source table `date_orders`. A shape the profile did not decide (an analyst's own
     raw data) is read with the project's `day_first`.
 

@@ -3,7 +3,7 @@
 {#-
     The forms of a number a spreadsheet or a database writes, each a plain regex test; the value is
     a float8, so every digit an export holds is kept (SQLite's REAL values reach the raw tables
-    with the digits that round-trip, orchestrator/load.py):
+    with the digits that round-trip, orchestrator/targets/):
       plain                 2, -0.5, +3, .25, 0.216666666666667, 1.5e-05, 1E3
       decimal_comma         1,5   -0,25   3871,691111
       thousands_separator   1,234.5   1,234,567   1.234,5   1.234.567   1 234,5

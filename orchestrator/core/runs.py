@@ -35,7 +35,7 @@ class Run:
     quiet: bool = False
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
-    # Folders the run writes to: free disk there (and memory) is checked before every step (health.py).
+    # Folders the run writes to: free disk there (and memory) is checked before every step (core/health.py).
     health_paths: list[Path] = field(default_factory=list)
 
     @classmethod
@@ -91,7 +91,7 @@ class Run:
             )
 
     def progress(self, step: str, description: str, *, total: float | None = None, unit: str = "") -> Progress:
-        """A progress bar on a terminal, else a log line every few seconds (progress.py)."""
+        """A progress bar on a terminal, else a log line every few seconds (core/progress.py)."""
         from orchestrator.core.progress import Progress
 
         return Progress(description, total=total, unit=unit, enabled=not self.quiet,

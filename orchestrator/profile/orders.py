@@ -100,7 +100,7 @@ def _order(day_first: bool) -> str:
 
 
 def date_orders(profile: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of the `date_orders` table the raw load writes (orchestrator/load.py)."""
+    """The rows of the `date_orders` table the raw load writes (orchestrator/targets/raw.py)."""
     return [
         {"table": t["name"], "column": c["name"], "shape": o["shape"], "day_first": o["day_first"],
          "reason": o["reason"]}

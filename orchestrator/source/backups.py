@@ -9,7 +9,7 @@ the copy; the source is opened read-only) and `manifest.json`:
 
 `verify` recomputes the copy's SHA-256 and runs `PRAGMA quick_check` on it. `restore` verifies the
 checksum *before* writing anything, writes next to the destination and renames into place, and never
-replaces an existing file without `force`. PostgreSQL schema backups (`pg-<run_id>/`, pgbackup.py)
+replaces an existing file without `force`. PostgreSQL schema backups (`pg-<run_id>/`, deploy/pgbackup.py)
 live in the same folder and are left alone here.
 """
 

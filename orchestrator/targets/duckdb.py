@@ -69,7 +69,7 @@ def load_raw_duckdb(
     on_table: Callable[[str, int], None] | None = None,
     date_orders: list[dict[str, Any]] | None = None,
 ) -> dict[str, int]:
-    """`on_table(name, rows)` after each table. A health watchdog (health.py) interrupts the load
+    """`on_table(name, rows)` after each table. A health watchdog (core/health.py) interrupts the load
     when free disk or memory runs low: the transaction rolls back and ResourceLow is raised."""
     raw = SchemaSet.live().raw
     warehouse.parent.mkdir(parents=True, exist_ok=True)
