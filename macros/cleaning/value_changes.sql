@@ -7,7 +7,9 @@
     where `rule` names the change (audit_changes) and `reason` why a value could not be cleaned
     (quarantine). Unchanged values are not listed.
 
-    columns: a list of [clean column, raw column, kind]; kinds:
+    key: the staging model's key column (key_column); columns: the table's column map
+    (column_map(table), macros/cleaning/column_map.sql: each {clean, raw, kind}, as the sources file
+    declares it). What each kind logs:
       text        trimmed; empty, blank and sentinel values to NULL
       folded      text, then case variants folded to the export's most frequent spelling (status)
       vocabulary  text, then mapped through a seed (priority: P1-P4; category only if the user maps it)
@@ -24,14 +26,14 @@ joined as (
         raw.source_row,
         stg.{{ key }} as row_key,
         {%- for col in columns %}
-        {%- if col[2] in ('timestamp', 'number') %}
-        stg.{{ col[0] }}__form as form__{{ col[0] }},
+        {%- if col.kind in ('timestamp', 'number') %}
+        stg.{{ col.clean }}__form as form__{{ col.clean }},
         {%- endif %}
-        {%- if col[2] == 'timestamp' %}
-        stg.{{ col[0] }}__failure as failure__{{ col[0] }},
+        {%- if col.kind == 'timestamp' %}
+        stg.{{ col.clean }}__failure as failure__{{ col.clean }},
         {%- endif %}
-        raw."{{ col[1] }}" as raw__{{ col[0] }},
-        stg.{{ col[0] }} as clean__{{ col[0] }}{{ "," if not loop.last }}
+        raw.{{ adapter.quote(col.raw) }} as raw__{{ col.clean }},
+        stg.{{ col.clean }} as clean__{{ col.clean }}{{ "," if not loop.last }}
         {%- endfor %}
     from {{ source_relation }} as raw
     inner join {{ staging_relation }} as stg on raw.source_row = stg.source_row
@@ -39,7 +41,7 @@ joined as (
 
 logged as (
     {%- for col in columns %}
-    {%- set c = col[0] %}
+    {%- set c = col.clean %}
     select
         '{{ table_name }}' as table_name,
         source_row,
@@ -47,8 +49,8 @@ logged as (
         '{{ c }}' as column_name,
         raw__{{ c }} as raw_value,
         cast(clean__{{ c }} as varchar) as clean_value,
-        {{ _change_rule(c, col[2]) }} as rule,
-        {{ _failure_reason(c, col[2]) }} as reason
+        {{ _change_rule(c, col.kind) }} as rule,
+        {{ _failure_reason(c, col.kind) }} as reason
     from (
         {#- per column, not in a shared CTE: the engine need not hold every column's trims at once -#}
         select

@@ -28,11 +28,6 @@ EXCEL_SERIAL_MIN, EXCEL_SERIAL_MAX = 36526, 73051
 BOOLEAN_WORDS = ("true", "false", "yes", "no", "y", "n", "t", "f")
 WHITESPACE = " \t\r\n\u00a0"
 
-# References between the servicedesk tables (child table, column) -> (parent table, key column).
-SERVICEDESK_REFERENCES = {
-    ("comments", "CT-TKT-ID"): ("tickets", "TKT-Ticket ID"),
-    ("timesheets", "TS-Crm ID"): ("tickets", "TKT-Ticket ID"),
-}
 
 # --- configuration ---------------------------------------------------------------------------------
 

@@ -15,7 +15,6 @@ from orchestrator.profile.config import (
     BOOLEAN_WORDS,
     EXCEL_SERIAL_MAX,
     EXCEL_SERIAL_MIN,
-    SERVICEDESK_REFERENCES,
     WHITESPACE,
 )
 from orchestrator.profile.forms import (
@@ -41,7 +40,7 @@ from orchestrator.profile.forms import (
     RE_TIME_PARTS,
     RE_WEEKDAY_PREFIX,
 )
-from orchestrator.source.contract import connect_readonly, expected_tables
+from orchestrator.source.contract import connect_readonly, expected_tables, references
 
 # --- source inspection (sqlite3, read-only) --------------------------------------------------------
 
@@ -106,7 +105,7 @@ def inspect_tables(con: sqlite3.Connection) -> list[TableInfo]:
                 t.references.append((child_col, parent, parent_col, "declared foreign key"))
         tables.append(t)
     by_name = {t.name: t for t in tables}
-    for (child, col), (parent, pcol) in SERVICEDESK_REFERENCES.items():
+    for (child, col), (parent, pcol) in references().items():  # the servicedesk tables' (column map)
         ct, pt = by_name.get(child), by_name.get(parent)
         if (
             ct

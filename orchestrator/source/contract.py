@@ -1,8 +1,10 @@
 """The SQLite source: what it must contain, checks that it does, and its checksum.
 
 The expected tables and columns are read from the dbt sources file
-(`models/staging/servicedesk/_servicedesk__sources.yml`), the one place they are declared:
-each table's `meta.key` names its key column. The source is only ever opened read-only.
+(`models/staging/servicedesk/_servicedesk__sources.yml`), the one place they are declared with
+the column map (each column's clean name and kind, which the dbt models read too): each table's
+`meta.key` names its key column, a column's `meta.references` the table whose key it holds.
+The source is only ever opened read-only.
 """
 
 from __future__ import annotations
@@ -24,8 +26,14 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 @dataclass(frozen=True)
 class TableSpec:
     name: str
-    columns: list[str]
+    columns: list[str]  # raw names, as exported
     key: str | None
+    clean: dict[str, str] = field(default_factory=dict)  # raw name -> clean name (the column map's meta.clean)
+    references: dict[str, str] = field(default_factory=dict)  # raw name -> the table whose key it holds
+
+    def raw(self, clean: str) -> str:
+        """The raw name of the column whose clean name is `clean`."""
+        return next(r for r, c in self.clean.items() if c == clean)
 
 
 @dataclass
@@ -45,9 +53,26 @@ def expected_tables() -> list[TableSpec]:
     for t in src["tables"]:
         if (t.get("meta") or {}).get("written_by"):  # not part of the export (date_orders)
             continue
-        cols = [c["name"] for c in t.get("columns", [])]
-        specs.append(TableSpec(name=t["name"], columns=cols, key=(t.get("meta") or {}).get("key")))
+        cols = t.get("columns", [])
+        meta = {c["name"]: c.get("meta") or {} for c in cols}
+        specs.append(TableSpec(
+            name=t["name"], columns=[c["name"] for c in cols], key=(t.get("meta") or {}).get("key"),
+            clean={name: m["clean"] for name, m in meta.items() if m.get("clean")},
+            references={name: m["references"] for name, m in meta.items() if m.get("references")},
+        ))  # fmt: skip
     return specs
+
+
+def references() -> dict[tuple[str, str], tuple[str, str]]:
+    """(table, raw column) -> (parent table, its raw key column), from the columns' meta.references."""
+    specs = {spec.name: spec for spec in expected_tables()}
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    for spec in specs.values():
+        for col, parent in spec.references.items():
+            key = specs[parent].key
+            if key:
+                out[(spec.name, col)] = (parent, key)
+    return out
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:

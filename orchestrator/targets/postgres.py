@@ -27,7 +27,7 @@ from psycopg2 import sql
 from orchestrator.core import extensions
 from orchestrator.core.errors import EnvironmentProblem
 from orchestrator.core.settings import duckdb_memory_limit
-from orchestrator.source.contract import expected_tables
+from orchestrator.source.contract import TableSpec, expected_tables
 from orchestrator.source.read import attach_source, source_select
 from orchestrator.targets.raw import DATE_ORDERS_TABLE, write_date_orders
 from orchestrator.targets.schemas import LIVE_SCHEMA, META_SCHEMA, SchemaSet
@@ -35,9 +35,9 @@ from orchestrator.targets.schemas import loading as loading_schema
 
 READ_ROLE_ENV = "SDRUN_READ_ROLE"  # the dashboards' read-only role, default grafana_ro
 DEFAULT_READ_ROLE = "grafana_ro"
-# Which key column puts a row of each table into the canary sample (the ticket id, so that every
-# comment and timesheet of a sampled ticket is sampled too and relationships hold).
-SAMPLE_KEYS = {"tickets": "TKT-Ticket ID", "comments": "CT-TKT-ID", "timesheets": "TS-Crm ID"}
+# The canary samples whole tickets: a row is in when the ticket id it holds is (the tickets' key, or
+# the column referencing it, from the column map), so relationships hold in the sample.
+SAMPLE_TABLE = "tickets"
 SAMPLE_BUCKETS = 10  # 1 bucket in 10: ~10%
 WS = "' ' || chr(9) || chr(10) || chr(13) || chr(160)"  # what macros/engine.sql trim_ws removes
 
@@ -212,6 +212,13 @@ class PostgresTarget:
         return f"PostgreSQL {where()} schema {self.schemas.marts}" + (" (10% sample)" if self.sample else "")
 
 
+def sample_key(spec: TableSpec) -> str:
+    """The raw column holding the ticket id in `spec`'s table."""
+    if spec.name == SAMPLE_TABLE and spec.key:
+        return spec.key
+    return next(col for col, parent in spec.references.items() if parent == SAMPLE_TABLE)
+
+
 def sample_predicate(column: str) -> str:
     """DuckDB SQL: true when the trimmed id falls in sample bucket 0 (md5, stable everywhere)."""
     key = f"coalesce(trim(\"{column}\", {WS}), '')"
@@ -240,7 +247,7 @@ def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
         extensions.load(con, "postgres_scanner")
         con.execute("ATTACH '' AS pg (TYPE postgres)")
         for spec in expected_tables():
-            where_ = f" WHERE {sample_predicate(SAMPLE_KEYS[spec.name])}" if sample else ""
+            where_ = f" WHERE {sample_predicate(sample_key(spec))}" if sample else ""
             copied = con.execute(
                 f'CREATE TABLE pg."{loading}"."{spec.name}" AS SELECT * FROM ({source_select(con, spec.name)}){where_}'
             ).fetchone()

@@ -1,4 +1,5 @@
 -- One row per source row of the comments export, cleaned (see stg_servicedesk__tickets).
+{%- set timestamps = clean_columns('comments', 'timestamp') %}
 
 with
 
@@ -14,55 +15,53 @@ date_orders as (
 trimmed as (
     select
         source_row,
-        {{ nullify('"CT-COMMENT-ID"') }} as comment_id,
-        {{ nullify('"CT-TKT-ID"') }} as ticket_id,
-        {{ nullify('"CT-USERNAME"') }} as author,
-        {{ nullify('"CT-COMMENT"') }} as body,
-        {{ nullify('"CT-VISIBLE-CUSTOMER"') }} as is_customer_visible,
-        {{ nullify('"CT-CREATED-TIME"') }} as created_at
+        {{- trimmed_columns('comments') }}
     from source
 ),
 
 shaped as (
     select
-        trimmed.*,
-        {{ timestamp_shape('created_at') }}
+        trimmed.*
+        {%- for col in timestamps %},
+        {{ timestamp_shape(col) }}
+        {%- endfor %}
     from trimmed
-    {{ date_order_join('created_at', 'CT-CREATED-TIME') }}
+    {%- for col in timestamps %}
+    {{ date_order_join(col, raw_column('comments', col)) }}
+    {%- endfor %}
 ),
 
 stripped as (
     select
-        *,
-        {{ timestamp_body('created_at') }}
+        *
+        {%- for col in timestamps %},
+        {{ timestamp_body(col) }}
+        {%- endfor %}
     from shaped
 ),
 
 canonical as (
     select
-        *,
-        {{ timestamp_canon('created_at') }} as created_at__canon
+        *
+        {%- for col in timestamps %},
+        {{ timestamp_canon(col) }} as {{ col }}__canon
+        {%- endfor %}
     from stripped
 ),
 
 timestamp_parts as (
     select
-        *,
-        {{ timestamp_parts('created_at') }}
+        *
+        {%- for col in timestamps %},
+        {{ timestamp_parts(col) }}
+        {%- endfor %}
     from canonical
 ),
 
 parsed as (
     select
         source_row,
-        comment_id,
-        ticket_id,
-        author,
-        body,
-        {{ parse_boolean('is_customer_visible') }} as is_customer_visible,
-        {{ timestamp_from_parts('created_at') }} as created_at,
-        created_at__form,
-        created_at__y
+        {{- parsed_columns('comments') }}
     from timestamp_parts
 ),
 
@@ -74,9 +73,7 @@ final as (
         author,
         body,
         is_customer_visible,
-        {{ timestamp_in_range('created_at') }} as created_at,
-        created_at__form,
-        {{ timestamp_failure('created_at') }} as created_at__failure
+        {{- checked_columns('comments') }}
     from parsed
 )
 

@@ -6,6 +6,10 @@
 -- seeds/category_map.csv applies only when the user adds one).
 -- Unparseable values become NULL here; int_servicedesk__value_changes lists them (quarantine)
 -- and every other value the cleaning changed (audit).
+-- Which raw column becomes which clean column, and how it is cleaned (its kind), is declared once,
+-- in _servicedesk__sources.yml; the per-column steps below are generated from that map
+-- (macros/cleaning/column_map.sql). Status, priority and category get their own SQL in `final`.
+{%- set timestamps = clean_columns('tickets', 'timestamp') %}
 
 with
 
@@ -33,18 +37,7 @@ category_map as (
 trimmed as (
     select
         source_row,
-        {{ nullify('"TKT-Ticket ID"') }} as ticket_id,
-        {{ nullify('"TKT-Title"') }} as title,
-        {{ nullify('"TKT-Status"') }} as status,
-        {{ nullify('"TKT-Priority"') }} as priority,
-        {{ nullify('"TKT-Category"') }} as category,
-        {{ nullify('"TKT-Team"') }} as team,
-        {{ nullify('"TKT-Assigned To"') }} as assigned_to,
-        {{ nullify('"TKT-SLA Met"') }} as is_sla_met,
-        {{ nullify('"TKT-Created Time"') }} as created_at,
-        {{ nullify('"TKT-Actual Response Date"') }} as first_response_at,
-        {{ nullify('"TKT-Actual Resolution Date"') }} as resolved_at,
-        {{ nullify('"TKT-Closed Time"') }} as closed_at
+        {{- trimmed_columns('tickets') }}
     from source
 ),
 
@@ -61,64 +54,47 @@ status_spellings as (
 
 shaped as (
     select
-        trimmed.*,
-        {{ timestamp_shape('created_at') }},
-        {{ timestamp_shape('first_response_at') }},
-        {{ timestamp_shape('resolved_at') }},
-        {{ timestamp_shape('closed_at') }}
+        trimmed.*
+        {%- for col in timestamps %},
+        {{ timestamp_shape(col) }}
+        {%- endfor %}
     from trimmed
-    {{ date_order_join('created_at', 'TKT-Created Time') }}
-    {{ date_order_join('first_response_at', 'TKT-Actual Response Date') }}
-    {{ date_order_join('resolved_at', 'TKT-Actual Resolution Date') }}
-    {{ date_order_join('closed_at', 'TKT-Closed Time') }}
+    {%- for col in timestamps %}
+    {{ date_order_join(col, raw_column('tickets', col)) }}
+    {%- endfor %}
 ),
 
 stripped as (
     select
-        *,
-        {{ timestamp_body('created_at') }},
-        {{ timestamp_body('first_response_at') }},
-        {{ timestamp_body('resolved_at') }},
-        {{ timestamp_body('closed_at') }}
+        *
+        {%- for col in timestamps %},
+        {{ timestamp_body(col) }}
+        {%- endfor %}
     from shaped
 ),
 
 canonical as (
     select
-        *,
-        {{ timestamp_canon('created_at') }} as created_at__canon,
-        {{ timestamp_canon('first_response_at') }} as first_response_at__canon,
-        {{ timestamp_canon('resolved_at') }} as resolved_at__canon,
-        {{ timestamp_canon('closed_at') }} as closed_at__canon
+        *
+        {%- for col in timestamps %},
+        {{ timestamp_canon(col) }} as {{ col }}__canon
+        {%- endfor %}
     from stripped
 ),
 
 timestamp_parts as (
     select
-        *,
-        {{ timestamp_parts('created_at') }},
-        {{ timestamp_parts('first_response_at') }},
-        {{ timestamp_parts('resolved_at') }},
-        {{ timestamp_parts('closed_at') }}
+        *
+        {%- for col in timestamps %},
+        {{ timestamp_parts(col) }}
+        {%- endfor %}
     from canonical
 ),
 
 parsed as (
     select
         source_row,
-        ticket_id,
-        title,
-        status,
-        priority,
-        category,
-        team,
-        assigned_to,
-        {{ parse_boolean('is_sla_met') }} as is_sla_met,
-        {%- for col in ['created_at', 'first_response_at', 'resolved_at', 'closed_at'] %}
-        {{ timestamp_from_parts(col) }} as {{ col }},
-        {{ col }}__form,
-        {{ col }}__y{{ "," if not loop.last }}
-        {%- endfor %}
+        {{- parsed_columns('tickets') }}
     from timestamp_parts
 ),
 
@@ -137,11 +113,7 @@ final as (
         parsed.is_sla_met,
         parsed.status is null or status_map.status_group is not null as is_status_mapped,
         parsed.priority is null or priority_map.priority is not null as is_priority_mapped,
-        {%- for col in ['created_at', 'first_response_at', 'resolved_at', 'closed_at'] %}
-        {{ timestamp_in_range('parsed.' ~ col) }} as {{ col }},
-        parsed.{{ col }}__form,
-        {{ timestamp_failure('parsed.' ~ col) }} as {{ col }}__failure{{ "," if not loop.last }}
-        {%- endfor %}
+        {{- checked_columns('tickets', 'parsed') }}
     from parsed
     left join status_spellings
         on lower(parsed.status) = status_spellings.status_key and status_spellings.spelling_rank = 1

@@ -1,6 +1,8 @@
 -- One row per source row of the timesheets export, cleaned (see stg_servicedesk__tickets).
 -- The export has no id of its own: timesheet_id is 'TS-' followed by the source row.
 -- Hours are float8: every digit of the export is kept (macros/cleaning/values.sql).
+-- timesheet_id is the key the sources file names (meta.derived_key) for the value log.
+{%- set timestamps = clean_columns('timesheets', 'timestamp') %}
 
 with
 
@@ -17,41 +19,46 @@ trimmed as (
     select
         source_row,
         'TS-' || cast(source_row as varchar) as timesheet_id,
-        {{ nullify('"TS-Crm ID"') }} as ticket_id,
-        {{ nullify('"TS-Title"') }} as title,
-        {{ nullify('"TS-User"') }} as user_name,
-        {{ nullify('"TS-Category"') }} as category,
-        {{ nullify('"TS-Hours"') }} as hours,
-        {{ nullify('"TS-Date"') }} as work_date
+        {{- trimmed_columns('timesheets') }}
     from source
 ),
 
 shaped as (
     select
-        trimmed.*,
-        {{ timestamp_shape('work_date') }}
+        trimmed.*
+        {%- for col in timestamps %},
+        {{ timestamp_shape(col) }}
+        {%- endfor %}
     from trimmed
-    {{ date_order_join('work_date', 'TS-Date') }}
+    {%- for col in timestamps %}
+    {{ date_order_join(col, raw_column('timesheets', col)) }}
+    {%- endfor %}
 ),
 
 stripped as (
     select
-        *,
-        {{ timestamp_body('work_date') }}
+        *
+        {%- for col in timestamps %},
+        {{ timestamp_body(col) }}
+        {%- endfor %}
     from shaped
 ),
 
 canonical as (
     select
-        *,
-        {{ timestamp_canon('work_date') }} as work_date__canon
+        *
+        {%- for col in timestamps %},
+        {{ timestamp_canon(col) }} as {{ col }}__canon
+        {%- endfor %}
     from stripped
 ),
 
 timestamp_parts as (
     select
-        *,
-        {{ timestamp_parts('work_date') }}
+        *
+        {%- for col in timestamps %},
+        {{ timestamp_parts(col) }}
+        {%- endfor %}
     from canonical
 ),
 
@@ -59,15 +66,7 @@ parsed as (
     select
         source_row,
         timesheet_id,
-        ticket_id,
-        title,
-        user_name,
-        category,
-        hours,
-        {{ number_form('hours') }} as hours__form,
-        {{ timestamp_from_parts('work_date') }} as work_date,
-        work_date__form,
-        work_date__y
+        {{- parsed_columns('timesheets') }}
     from timestamp_parts
 ),
 
@@ -79,11 +78,7 @@ final as (
         title,
         user_name,
         category,
-        {{ number_from_form('hours', 'hours__form') }} as hours,
-        hours__form,
-        {{ timestamp_in_range('work_date') }} as work_date,
-        work_date__form,
-        {{ timestamp_failure('work_date') }} as work_date__failure
+        {{- checked_columns('timesheets') }}
     from parsed
 )
 
