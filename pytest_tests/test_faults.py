@@ -299,6 +299,35 @@ def test_sigkill_in_the_middle_of_the_build(world: World) -> None:
 
 
 # ------------------------------------------------------------------------------------------------
+# Ctrl-C and SIGTERM: the run stops within seconds and says so (issue 15, cases 1 and 2)
+# ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["sigint", "sigterm"])
+def test_a_signal_in_the_middle_of_the_load_stops_the_run_as_interrupted(world: World, sig: int, code: int) -> None:
+    """Mid-load, DuckDB's connection to PostgreSQL holds the `__load` schema: the run must still stop
+    within seconds, release the deploy lock, and record `interrupted` everywhere (never `ok`)."""
+    before = live_version(world.env)
+    proc, run_id = run_until(world, ["--force", "--skip-canary"], "load:tickets")
+    t0 = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=90)
+    assert proc.returncode == code, out + err
+    assert time.monotonic() - t0 < 30, "the run took too long to stop"
+    assert "run ok" not in err and "interrupted by" in err
+    report = json.loads((world.runs / run_id / "report.json").read_text())
+    assert (report["outcome"], report["exit_code"]) == ("interrupted", code)
+    assert report["steps"]["load"]["status"] == "interrupted"
+    metrics = (world.runs / run_id / "metrics.prom").read_text()
+    assert 'sdrun_run_outcome{target="prod",outcome="interrupted"} 1' in metrics
+    assert query(world.env, "select outcome from sdrun_meta.runs where run_id = %s", (run_id,)) == [("interrupted",)]
+    assert not query(world.env, "select 1 from pg_locks where locktype = 'advisory' and granted")  # lock released
+    nothing_of_the_run_still_running(run_id)
+    assert_last_good_data_served(world, {before})
+    assert_next_run_completes(world)
+
+
+# ------------------------------------------------------------------------------------------------
 # PostgreSQL stopped during the load
 # ------------------------------------------------------------------------------------------------
 

@@ -37,7 +37,7 @@ def test_metrics_file_parses_and_holds_the_runs_real_numbers(ops_run: OpsRun) ->
     report = ops_run.report
     run_id = report["run_id"]
     assert m["sdrun_run_info"] == {(("run_id", run_id), ("version", report["sdrun_version"])): 1.0}
-    assert by(m["sdrun_run_outcome"], "outcome") == {"ok": 1.0, "halted": 0.0, "failed": 0.0}
+    assert by(m["sdrun_run_outcome"], "outcome") == {"ok": 1.0, "halted": 0.0, "failed": 0.0, "interrupted": 0.0}
     assert m["sdrun_run_exit_code"][()] == 0
     assert m["sdrun_run_duration_seconds"][()] == report["seconds"]
     assert set(by(m["sdrun_step_duration_seconds"], "step")) >= {

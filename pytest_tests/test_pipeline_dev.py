@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
+import subprocess
+import time
 from datetime import datetime
 from pathlib import Path
 
 import duckdb
+import psutil
 import pytest
 
-from .helpers import comment, last_report, sdrun, ticket, timesheet, write_source
+from .helpers import SDRUN, comment, last_report, sdrun, ticket, timesheet, write_source
 
 LENIENT = ["--var", "max_quarantined_share=1", "--var", "max_unmapped_share=1"]
 
@@ -297,3 +302,34 @@ def test_the_circuit_breaker_halts_before_anything_is_loaded(tmp_path: Path) -> 
     assert report["outcome"] == "halted" and report["profile"]["halted"] is True
     assert "load" not in report["steps"] and not (tmp_path / "warehouse" / "servicedesk.duckdb").exists()
     assert (Path(report["report_path"]).parent / "profile.html").is_file()
+
+
+def test_ctrl_c_in_the_middle_of_the_build_stops_the_run_as_interrupted(tmp_path: Path, demo_source: Path) -> None:
+    """Issue 15, case 2 on dev: SIGINT while dbt builds stops the run (dbt with it) within seconds;
+    report.json, the run log and metrics.prom say `interrupted`, exit 130, and last_success stays."""
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    env = {**os.environ, "SDRUN_HOME": str(tmp_path), "SDRUN_METRICS_TEXTFILE_DIR": str(textfile)}
+    proc = subprocess.Popen([SDRUN, "full", "--source", str(demo_source), "-q"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    run_dir = None
+    while run_dir is None and time.monotonic() < deadline and proc.poll() is None:
+        for log in (tmp_path / "runs").glob("*/log.jsonl"):
+            if any('"step": "build"' in line and "OK created" in line for line in log.read_text().splitlines()):
+                run_dir = log.parent
+        time.sleep(0.1)
+    assert run_dir is not None, "the build never started a model"
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert time.monotonic() - t0 < 20
+    assert "run ok" not in err and "Error: interrupted by SIGINT" in err
+    report = json.loads((run_dir / "report.json").read_text())
+    assert (report["outcome"], report["exit_code"], report["steps"]["build"]["status"]) == ("interrupted", 130,
+                                                                                           "interrupted")
+    assert 'outcome="interrupted"} 1' in (run_dir / "metrics.prom").read_text()
+    assert "sdrun_last_success_timestamp_seconds{" not in (textfile / "sdrun_dev.prom").read_text()
+    for p in psutil.process_iter(["cmdline"]):  # dbt died with the run
+        assert str(run_dir) not in " ".join(p.info["cmdline"] or []), p.info["cmdline"]

@@ -166,14 +166,23 @@ def run_dbt(
             preexec_fn=_die_with_parent,
         )
         assert proc.stdout is not None
-        for line in proc.stdout:
-            event = parse_event(line)
-            text = event["info"]["msg"] if event else line.rstrip("\n")
-            out.write((f"{event['info'].get('ts', '')[11:19]}  " if event else "") + text + "\n")
-            if on_line is not None:
-                on_line(text)
-            if on_event is not None and event is not None:
-                on_event(event)
+        try:
+            for line in proc.stdout:
+                event = parse_event(line)
+                text = event["info"]["msg"] if event else line.rstrip("\n")
+                out.write((f"{event['info'].get('ts', '')[11:19]}  " if event else "") + text + "\n")
+                if on_line is not None:
+                    on_line(text)
+                if on_event is not None and event is not None:
+                    on_event(event)
+        except BaseException:  # Ctrl-C, SIGTERM, a failing callback: dbt stops with the run, within seconds
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise
         returncode = proc.wait()
     if parse_cache is not None and partial.is_file():
         tmp = parse_cache.with_suffix(".tmp")

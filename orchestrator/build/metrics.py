@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-OUTCOMES = ("ok", "halted", "failed")
+OUTCOMES = ("ok", "halted", "failed", "interrupted")
 TEST_STATUSES = ("passed", "failed", "warned", "errored", "skipped")
 PREFLIGHT_STATUS = {"PASS": 0, "WARN": 1, "FAIL": 2}
 
@@ -92,12 +92,12 @@ def render(report: dict[str, Any], previous_success: float | None = None) -> str
     )
     w.family(
         "sdrun_run_outcome",
-        "1 for the run's outcome (ok, halted by a gate, failed), 0 for the others.",
+        "1 for the run's outcome (ok, halted by a gate, failed, interrupted by a signal), 0 for the others.",
         [({**base, "outcome": o}, int(o == outcome)) for o in OUTCOMES],
     )
     w.family(
         "sdrun_run_exit_code",
-        "The exit code of the run (0 ok, 1 failure, 2 usage, 3 gate halted).",
+        "The exit code of the run (0 ok, 1 failure, 2 usage, 3 gate halted, 130/143 interrupted).",
         [(base, report.get("exit_code"))],
     )
     w.family("sdrun_run_duration_seconds", "Wall-clock seconds of the whole run.", [(base, report.get("seconds"))])

@@ -1,7 +1,8 @@
 """Typed errors. The library raises these; the CLI turns them into one `Error: ...` line and an exit code.
 
 Exit codes (DESIGN.md): 0 success; 1 failure (error, nothing published); 2 usage error;
-3 a gate halted the run on purpose (circuit breaker, quality score, failing dbt test).
+3 a gate halted the run on purpose (circuit breaker, quality score, failing dbt test);
+130 / 143 the run was stopped by SIGINT (Ctrl-C) / SIGTERM.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_GATE = 3
+EXIT_SIGINT = 130  # stopped by Ctrl-C, as a shell reports it (128 + 2)
+EXIT_SIGTERM = 143  # stopped by SIGTERM (128 + 15)
 
 
 class SdrunError(Exception):
@@ -51,6 +54,14 @@ class GateHalted(SdrunError):
 class BackupCorrupt(SdrunError):
     """A backup (of the source or of the live marts) does not match its manifest: checksum, missing
     file, failed integrity check."""
+
+
+class Interrupted(SdrunError):
+    """A signal stopped the run (SIGINT: exit 130, SIGTERM: exit 143); its outcome is `interrupted`."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class SourceModified(SdrunError):

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.core import failpoints, health
+from orchestrator.core import failpoints, health, signals
 
 if TYPE_CHECKING:
     from orchestrator.core.progress import Progress
@@ -76,8 +76,9 @@ class Run:
             failpoints.pause(f"step:{name}", self)
             yield record
         except BaseException as exc:
-            record["status"] = "failed"
-            record["error"] = str(exc)
+            interrupted = signals.as_interrupted(exc)
+            record["status"] = "interrupted" if interrupted else "failed"
+            record["error"] = str(interrupted or exc)
             raise
         else:
             record["status"] = "ok"

@@ -39,7 +39,7 @@ from orchestrator.deploy import checks, ledger, versions
 from orchestrator.run import steps
 from orchestrator.run.skeleton import RunContext, RunOutcome, execute
 from orchestrator.targets import Target, engine, get_target
-from orchestrator.targets.postgres import PostgresTarget, connection, drop_schemas, where
+from orchestrator.targets.postgres import PostgresTarget, drop_now, where
 from orchestrator.targets.schemas import LIVE_SCHEMA, SchemaSet, version_id
 
 
@@ -122,8 +122,7 @@ def full(
         finally:
             if not published and not options.keep:
                 try:  # a version that did not go live is of no use; a killed run's is cleared by the next run
-                    with connection(autocommit=True) as con, con.cursor() as cur:
-                        drop_schemas(cur, target.schemas.with_loading())
+                    drop_now(target.schemas.with_loading())
                 except Exception as exc:  # noqa: BLE001
                     run.log(f"could not drop version {new_version}: {exc}", level="warning")
         with run.step("smoke"):
@@ -219,8 +218,7 @@ def _build_and_verify(run: Run, report: dict[str, Any], target: Target, source: 
 def _canary_stage(run: Run, report: dict[str, Any], source: Path, expected_sha: str, source_rows: dict[str, int],
                   dbt_vars: dict[str, Any] | None, settings: Settings, *, keep: bool, prefix: str) -> None:
     target = get_target("canary", settings)
-    with connection(autocommit=True) as con, con.cursor() as cur:
-        drop_schemas(cur, target.schemas.with_loading())
+    drop_now(target.schemas.with_loading())
     rec: dict[str, Any] = {"schema": target.schemas.marts, "kept": keep}
     report["canary"] = rec
     try:
@@ -236,5 +234,7 @@ def _canary_stage(run: Run, report: dict[str, Any], source: Path, expected_sha: 
             report["verify"] = out["verify"]
     finally:
         if not keep:
-            with connection(autocommit=True) as con, con.cursor() as cur:
-                drop_schemas(cur, target.schemas.all())
+            try:  # what a lock keeps here, the next run's leftovers sweep drops
+                drop_now(target.schemas.all())
+            except Exception as exc:  # noqa: BLE001
+                run.log(f"could not drop the canary schemas: {exc}", level="warning")

@@ -1,7 +1,8 @@
 """The one run skeleton every `sdrun full` goes through, on every target.
 
 It makes the run (its id, folder and log), hashes the source before and after, turns whatever the
-flow raised into the run's outcome and exit code, and always writes `report.json` and
+flow raised into the run's outcome and exit code (Ctrl-C and SIGTERM included: `interrupted`,
+exit 130 / 143, core/signals.py), and always writes `report.json` and
 `metrics.prom`, however the run ended: a failure gets a report and one line, never a traceback.
 The flows (run/dev.py, deploy/flow.py) only say what happens in between.
 """
@@ -17,7 +18,8 @@ from typing import Any
 from orchestrator import __version__
 from orchestrator.build.metrics import write_metrics
 from orchestrator.build.report import summary_lines
-from orchestrator.core.errors import GateHalted, SdrunError, SourceError, SourceModified, StepFailed
+from orchestrator.core import signals
+from orchestrator.core.errors import GateHalted, Interrupted, SdrunError, SourceError, SourceModified, StepFailed
 from orchestrator.core.runs import Run
 from orchestrator.core.settings import Settings
 from orchestrator.source.xlsx import source_sha256
@@ -77,12 +79,15 @@ def execute(
     ctx = RunContext(run=run, report=report, source=source, settings=settings, sha_before=sha_before)
     error: SdrunError | None = None
     try:
-        body(ctx)
+        with signals.stop_on_sigterm():
+            body(ctx)
     except SdrunError as exc:
         error = exc
     except Exception as exc:  # noqa: BLE001 - an unexpected failure still gets a report and one line
         run.log(f"unexpected {type(exc).__name__}: {exc}", level="error")
         error = StepFailed(f"unexpected {type(exc).__name__}: {exc}")
+    except (KeyboardInterrupt, signals.Terminated) as exc:  # the flow's own cleanup has run (finally blocks)
+        error = signals.as_interrupted(exc)
     finally:
         sha_after = source_sha256(source)
         report["source"]["sha256_after"] = sha_after
@@ -93,6 +98,8 @@ def execute(
         report["finished_at"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         if error is None:
             report["outcome"] = "unchanged" if report.get("unchanged") else "ok"
+        elif isinstance(error, Interrupted):
+            report["outcome"] = "interrupted"
         else:
             report["outcome"] = "halted" if isinstance(error, GateHalted) else "failed"
         report["exit_code"] = 0 if error is None else error.exit_code

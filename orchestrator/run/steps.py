@@ -129,7 +129,7 @@ def load_step(run: Run, step: str, target: Target, source: Path, report: dict[st
     with run.step(step) as rec, run.progress(step, "load raw", total=total_rows, unit="rows") as bar:
         def copied(table: str, rows: int) -> None:
             bar.advance(rows)
-            run.log(f"copied {table}: {rows:,} rows", step=step, level="debug", table=table, rows=rows)
+            run.log(f"copied {table}: {rows:,} rows", step=step, table=table, rows=rows)
             failpoints.pause(f"{step}:{table}", run)
 
         rec["rows"] = target.load_raw(source, on_table=copied, date_orders=report["profile"]["date_orders"])

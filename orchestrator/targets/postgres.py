@@ -103,6 +103,18 @@ def drop_schemas(cur: Any, names: Sequence[str]) -> None:
         cur.execute(sql.SQL("drop schema if exists {} cascade").format(ident(n)))
 
 
+CLEANUP_LOCK_TIMEOUT = "10s"
+
+
+def drop_now(names: Sequence[str]) -> None:
+    """Drop schemas a run built for itself (a canary, a version that did not go live), waiting at
+    most CLEANUP_LOCK_TIMEOUT for a lock: cleanup after a failure or a Ctrl-C never hangs. What is
+    left (a reader holding a lock) the next run's leftovers sweep drops."""
+    with connection(autocommit=True) as con, con.cursor() as cur:
+        cur.execute(f"set lock_timeout = '{CLEANUP_LOCK_TIMEOUT}'")
+        drop_schemas(cur, names)
+
+
 def read_roles(cur: Any) -> list[str]:
     """Roles that read the live marts: those holding USAGE on it now, plus the configured read role."""
     roles: set[str] = set()
