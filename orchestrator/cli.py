@@ -144,29 +144,6 @@ def import_xlsx(
     typer.echo("\n".join(result.describe()))
 
 
-def _parse_vars(pairs: list[str]) -> dict[str, Any]:
-    """`--var day_first=false` → {"day_first": False}; values are read as YAML scalars."""
-    import yaml
-
-    out: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--var {pair!r}: expected NAME=VALUE")
-        out[key.strip()] = yaml.safe_load(value)
-    zone = out.get("source_timezone")
-    if zone is not None:
-        import zoneinfo
-
-        try:
-            zoneinfo.ZoneInfo(str(zone))
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            raise UsageError(
-                f"--var source_timezone={zone}: not a time zone name (use an IANA name such as Europe/Amsterdam)"
-            ) from None
-    return out
-
-
 @app.command()
 @handles_errors
 def full(
@@ -186,7 +163,9 @@ def full(
 
     canary and prod (PostgreSQL, libpq variables PGHOST...): prod builds a new version, tests it,
     backs up the live schema and swaps atomically; see `sdrun status`, `sdrun rollback`."""
-    dbt_vars = _parse_vars(var) or None
+    from orchestrator.build.project_vars import parse_vars
+
+    dbt_vars = parse_vars(var) or None
     if targets.engine(target) == "postgres":
         from orchestrator.deploy.flow import DeployOptions
         from orchestrator.deploy.flow import full as run_deploy
