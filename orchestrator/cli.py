@@ -18,6 +18,7 @@ import typer
 
 from orchestrator import targets
 from orchestrator.core.errors import EXIT_FAILURE, GateHalted, SdrunError, UsageError
+from orchestrator.core.redact import redact
 from orchestrator.core.settings import Settings
 
 app = typer.Typer(
@@ -44,16 +45,17 @@ def handles_errors(fn: F) -> F:
                 raise
             if isinstance(exc, GateHalted) and exc.itemize and exc.reasons:
                 for reason in exc.reasons:
-                    typer.echo(f"Error: {reason}", err=True)
+                    typer.echo(redact(f"Error: {reason}"), err=True)
             else:
-                typer.echo(f"Error: {exc}", err=True)
+                typer.echo(redact(f"Error: {exc}"), err=True)
             raise typer.Exit(exc.exit_code) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - one line, never a traceback with local values
             if _state["debug"]:
                 raise
-            typer.echo(f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)", err=True)
+            line = f"Error: unexpected {type(exc).__name__}: {exc} (run with --debug for details)"
+            typer.echo(redact(line), err=True)
             raise typer.Exit(EXIT_FAILURE) from None
 
     return wrapper  # type: ignore[return-value]
@@ -179,7 +181,7 @@ def full(
         from orchestrator.run.dev import full as run_dev
 
         outcome = run_dev(source, settings=ctx.obj, dbt_vars=dbt_vars, quiet=quiet)
-    typer.echo("\n".join(outcome.summary))
+    typer.echo(redact("\n".join(outcome.summary)))
     if outcome.error is not None:
         raise outcome.error
 
@@ -244,7 +246,7 @@ def setup_db(
 def _json_out(payload: Any) -> None:
     import json
 
-    typer.echo(json.dumps(payload, indent=2, default=str))
+    typer.echo(redact(json.dumps(payload, indent=2, default=str)))
 
 
 @app.command()

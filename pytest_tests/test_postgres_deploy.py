@@ -291,3 +291,22 @@ def test_restore_reproduces_the_backed_up_rows(env: dict[str, str]) -> None:
     r = sdrun(env, "restore", folder.name, "--into", "restored_bad")
     assert r.returncode == 1 and "SHA-256" in r.stderr
     assert "restored_bad" not in schemas(env)
+
+
+def test_setup_db_sends_the_read_role_password_hashed(env: dict[str, str], pg_cluster: Any) -> None:
+    """Issue 15, case 8: with the server logging every statement, the clear-text password of the
+    dashboards' role never reaches it (SCRAM hash made on the client)."""
+    secret = "Clear-Text-Pw-8361"
+    logged = {**env, "GRAFANA_RO_PASSWORD": secret, "PGOPTIONS": "-c log_statement=all"}
+    r = sdrun(logged, "setup-db")
+    assert r.returncode == 0, r.stderr
+    server_log = (pg_cluster.base / "server.log").read_text(errors="replace")
+    assert "alter role" in server_log.lower() and "SCRAM-SHA-256$" in server_log
+    assert secret not in server_log and secret not in r.stdout + r.stderr
+    con = pg(env)
+    try:
+        with con.cursor() as cur:
+            cur.execute("select rolpassword like 'SCRAM-SHA-256$%%' from pg_authid where rolname = 'grafana_ro'")
+            assert cur.fetchone()[0]
+    finally:
+        con.close()

@@ -188,6 +188,26 @@ def test_postgres_checks_fail_on_a_closed_port_without_leaking_the_password(demo
     assert proc.stderr.startswith("Error: preflight:")
 
 
+@pytest.mark.parametrize("where", ["PGHOST", "PGDATABASE"])
+def test_a_password_in_a_uri_or_conninfo_is_never_written(demo_source: Path, tmp_path: Path, where: str) -> None:
+    """Issue 15, case 8: libpq takes a URI or a conninfo string in PGHOST/PGDATABASE; its password
+    appears in no output: stdout, stderr, preflight --json, report.json, log.jsonl."""
+    port = closed_port()
+    forms = {"PGHOST": f"postgresql://sdrun:Ur1-Secret-77@127.0.0.1:{port}/servicedesk",
+             "PGDATABASE": f"host=127.0.0.1 port={port} dbname=servicedesk password=Kv-Secret-77"}
+    env = {"PGHOST": "127.0.0.1", "PGPORT": str(port), "PGUSER": "sdrun", "PGDATABASE": "servicedesk",
+           "PGCONNECT_TIMEOUT": "3", where: forms[where]}
+    secret = "Ur1-Secret-77" if where == "PGHOST" else "Kv-Secret-77"
+    pre = sdrun("preflight", "--source", str(demo_source), "--target", "canary", "--json", home=tmp_path, env=env)
+    run = sdrun("full", "--source", str(demo_source), "--target", "canary", home=tmp_path, env=env)
+    assert pre.returncode == 1 and run.returncode == 1, pre.stderr + run.stderr
+    written = [pre.stdout, pre.stderr, run.stdout, run.stderr]
+    written += [p.read_text() for p in (tmp_path / "runs").glob("*/*.json*")]
+    assert len(written) >= 6  # report.json and log.jsonl of the run too
+    assert all(secret not in text for text in written), [t for t in written if secret in t][0][:2000]
+    assert "***" in pre.stdout
+
+
 def test_unknown_target_is_a_usage_error(demo_source: Path, tmp_path: Path) -> None:
     proc = sdrun("preflight", "--source", str(demo_source), "--target", "staging", home=tmp_path)
     assert proc.returncode == 2

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.core import failpoints, health, signals
+from orchestrator.core.redact import redact
 
 if TYPE_CHECKING:
     from orchestrator.core.progress import Progress
@@ -59,10 +60,10 @@ class Run:
             **fields,
         }
         with open(self.log_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record, default=str) + "\n")
+            f.write(redact(json.dumps(record, default=str)) + "\n")
         if not self.quiet and level != "debug":
             prefix = f"[{step}] " if step else ""
-            print(f"{prefix}{message}", file=sys.stderr, flush=True)
+            print(redact(f"{prefix}{message}"), file=sys.stderr, flush=True)
 
     @contextmanager
     def step(self, name: str) -> Iterator[dict[str, Any]]:
@@ -101,6 +102,6 @@ class Run:
     def write_json(self, name: str, payload: Any) -> Path:
         path = self.run_dir / name
         tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+        tmp.write_text(redact(json.dumps(payload, indent=2, default=str)) + "\n", encoding="utf-8")
         tmp.replace(path)
         return path

@@ -32,6 +32,7 @@ from orchestrator.build.dbt import run_dbt
 from orchestrator.build.gate import parse_cache
 from orchestrator.core import health
 from orchestrator.core.errors import EnvironmentProblem, SdrunError, SourceError
+from orchestrator.core.redact import redact
 from orchestrator.core.settings import PROJECT_DIR, Settings, duckdb_memory_limit
 from orchestrator.source.contract import check_sqlite_file, connect_readonly, expected_tables
 from orchestrator.targets import check_name, engine, get_target
@@ -315,9 +316,7 @@ def dbt_parse_check(
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
-def _redact(text: str) -> str:
-    password = os.environ.get("PGPASSWORD")
-    return text.replace(password, "***") if password else text
+_redact = redact
 
 
 def pg_where() -> str:
@@ -326,7 +325,7 @@ def pg_where() -> str:
     port = os.environ.get("PGPORT", "5432")
     user = os.environ.get("PGUSER", "postgres")
     db = os.environ.get("PGDATABASE", user)
-    return f"postgresql://{user}@{host}:{port}/{db}"
+    return redact(f"postgresql://{user}@{host}:{port}/{db}")
 
 
 def find_pg_dump() -> str | None:

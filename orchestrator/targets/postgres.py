@@ -26,6 +26,7 @@ from psycopg2 import sql
 
 from orchestrator.core import extensions
 from orchestrator.core.errors import EnvironmentProblem
+from orchestrator.core.redact import redact
 from orchestrator.core.settings import duckdb_memory_limit
 from orchestrator.source.contract import TableSpec, expected_tables
 from orchestrator.source.read import attach_source, source_select
@@ -60,7 +61,7 @@ def where() -> str:
     host = os.environ.get("PGHOST", "localhost")
     port = os.environ.get("PGPORT", "5432")
     db = os.environ.get("PGDATABASE", os.environ.get("PGUSER", "postgres"))
-    return f"postgresql://{host}:{port}/{db}"
+    return redact(f"postgresql://{host}:{port}/{db}")
 
 
 def connect(autocommit: bool = False) -> Connection:
@@ -68,7 +69,7 @@ def connect(autocommit: bool = False) -> Connection:
     try:
         con = psycopg2.connect("", application_name="sdrun")
     except psycopg2.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = redact(str(exc).strip().splitlines()[0]) if str(exc).strip() else type(exc).__name__
         raise EnvironmentProblem(f"PostgreSQL {where()}: cannot connect ({first}); set PGHOST, PGPORT, "
                                  "PGUSER, PGPASSWORD, PGDATABASE") from None
     con.autocommit = autocommit
@@ -303,8 +304,9 @@ def setup_db(read_role: str | None = None, password_env: str = "GRAFANA_RO_PASSW
             if not role_exists(cur, role):
                 cur.execute(sql.SQL("create role {} nologin").format(ident(role)))
                 done.append(f"created role {role}")
-            if password:
-                cur.execute(sql.SQL("alter role {} login password %s").format(ident(role)), (password,))
+            if password:  # sent hashed (SCRAM): the clear text never reaches the server or its log
+                hashed = psycopg2.extensions.encrypt_password(password, role, con, "scram-sha-256")
+                cur.execute(sql.SQL("alter role {} login password %s").format(ident(role)), (hashed,))
                 done.append(f"role {role} can log in (password from ${password_env})")
             cur.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(ident(role)))
             cur.execute("select current_database()")
