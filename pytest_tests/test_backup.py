@@ -141,3 +141,21 @@ def test_backup_of_a_non_sqlite_file_is_one_clear_error(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert proc.stderr.strip() == f"Error: {bad}: not a SQLite database (file header does not match)"
     assert not (tmp_path / "backups").exists() or not list((tmp_path / "backups").iterdir())
+
+
+def test_a_source_table_whose_name_holds_quotes_is_backed_up_and_ignored(demo_source: Path, tmp_path: Path) -> None:
+    """Issue 15, case 11: an extra table named with `"` (and `'`) is only ever put into SQL quoted."""
+    source = tmp_path / "odd.db"
+    source.write_bytes(demo_source.read_bytes())
+    odd = 'notes "from" o\'neil'
+    con = sqlite3.connect(source)
+    con.execute('create table "notes ""from"" o\'neil" (x text)')
+    con.execute('insert into "notes ""from"" o\'neil" values (\'a\'), (\'b\')')
+    con.commit()
+    con.close()
+    proc = sdrun("backup", "--source", str(source), "--json", home=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((Path(json.loads(proc.stdout)["path"]) / "manifest.json").read_text())
+    assert manifest["tables"][odd] == 2
+    pre = sdrun("preflight", "--source", str(source), "--json", home=tmp_path)
+    assert "notes" in pre.stdout and pre.returncode == 0, pre.stdout + pre.stderr

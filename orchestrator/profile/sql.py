@@ -40,7 +40,7 @@ from orchestrator.profile.forms import (
     RE_TIME_PARTS,
     RE_WEEKDAY_PREFIX,
 )
-from orchestrator.source.contract import connect_readonly, expected_tables, references
+from orchestrator.source.contract import connect_readonly, expected_tables, quote_ident, references
 
 # --- source inspection (sqlite3, read-only) --------------------------------------------------------
 
@@ -61,9 +61,7 @@ class TableInfo:
     references: list[tuple[str, str, str, str]] = field(default_factory=list)  # col, parent, parent col, from
 
 
-def q(name: str) -> str:
-    """Quote an identifier for SQLite and DuckDB."""
-    return '"' + name.replace('"', '""') + '"'
+q = quote_ident  # every name from the source goes into SQL quoted
 
 
 def lit(value: str) -> str:

@@ -34,7 +34,7 @@ from orchestrator.core import health
 from orchestrator.core.errors import EnvironmentProblem, SdrunError, SourceError
 from orchestrator.core.redact import redact
 from orchestrator.core.settings import PROJECT_DIR, Settings, duckdb_memory_limit
-from orchestrator.source.contract import check_sqlite_file, connect_readonly, expected_tables
+from orchestrator.source.contract import check_sqlite_file, connect_readonly, expected_tables, quote_ident
 from orchestrator.targets import check_name, engine, get_target
 from orchestrator.targets.postgres import pg_tool
 
@@ -122,12 +122,12 @@ def _schema_check(source: Path, con: sqlite3.Connection) -> Check:
     for spec in specs:
         if spec.name not in present:
             continue
-        cols = [r[1] for r in con.execute(f'pragma table_info("{spec.name}")')]
+        cols = [r[1] for r in con.execute(f"pragma table_info({quote_ident(spec.name)})")]
         if miss := [c for c in spec.columns if c not in cols]:
             missing_cols[spec.name] = miss
         if extra := [c for c in cols if c not in spec.columns]:
             extra_cols[spec.name] = extra
-        rows[spec.name] = con.execute(f'select count(*) from "{spec.name}"').fetchone()[0]
+        rows[spec.name] = con.execute(f"select count(*) from {quote_ident(spec.name)}").fetchone()[0]
     extra_tables = sorted(present - {s.name for s in specs})
     problems = []
     if missing_tables:

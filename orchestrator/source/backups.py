@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.core.errors import BackupCorrupt, SourceError, UsageError
-from orchestrator.source.contract import check_sqlite_file, connect_readonly, sha256_file
+from orchestrator.source.contract import check_sqlite_file, connect_readonly, quote_ident, sha256_file
 
 PREFIX = "source-"
 MANIFEST = "manifest.json"
@@ -145,7 +145,7 @@ def backup_source(
                 src.backup(dst, pages=PAGES_PER_STEP, progress=on_step)
                 pages = dst.execute("pragma page_count").fetchone()[0]
                 tables = {
-                    t: dst.execute(f'select count(*) from "{t}"').fetchone()[0]
+                    t: dst.execute(f"select count(*) from {quote_ident(t)}").fetchone()[0]
                     for (t,) in dst.execute("select name from sqlite_master where type = 'table' order by 1")
                 }
             finally:

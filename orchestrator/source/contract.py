@@ -75,6 +75,12 @@ def references() -> dict[tuple[str, str], tuple[str, str]]:
     return out
 
 
+def quote_ident(name: str) -> str:
+    """A name from the source (a table's or a column's, anything the export holds) quoted for SQLite
+    and DuckDB SQL. Every name that comes from a file is put into SQL through this."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -129,14 +135,14 @@ def check_source(path: Path) -> SourceInfo:
                 if spec.name not in present:
                     missing_tables.append(spec.name)
                     continue
-                cols = [r[1] for r in con.execute(f'pragma table_info("{spec.name}")')]
+                cols = [r[1] for r in con.execute(f"pragma table_info({quote_ident(spec.name)})")]
                 missing = [c for c in spec.columns if c not in cols]
                 if missing:
                     problems.append(f"table {spec.name} lacks column(s) {', '.join(repr(c) for c in missing)}")
                 extra = [c for c in cols if c not in spec.columns]
                 if extra:
                     info.extra_columns[spec.name] = extra
-                info.tables[spec.name] = con.execute(f'select count(*) from "{spec.name}"').fetchone()[0]
+                info.tables[spec.name] = con.execute(f"select count(*) from {quote_ident(spec.name)}").fetchone()[0]
             if missing_tables:
                 problems.insert(0, f"missing table(s) {', '.join(missing_tables)}")
             if problems:

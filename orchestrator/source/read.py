@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 
 from orchestrator.core import extensions
+from orchestrator.source.contract import quote_ident
 
 
 def attach_source(con: duckdb.DuckDBPyConnection, source: Path, alias: str = "src") -> None:
@@ -22,9 +23,6 @@ def attach_source(con: duckdb.DuckDBPyConnection, source: Path, alias: str = "sr
 
 
 
-def sqlite_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
 
 def source_select(con: duckdb.DuckDBPyConnection, table: str, alias: str = "src") -> str:
     """DuckDB SQL reading `table` of the attached SQLite source as text, `source_row` first.
@@ -35,12 +33,12 @@ def source_select(con: duckdb.DuckDBPyConnection, table: str, alias: str = "src"
         [alias, table]).fetchall()]  # fmt: skip
     exprs = ["rowid AS source_row"]
     for c in cols:
-        x = sqlite_ident(c)
+        x = quote_ident(c)
         exprs.append(
             f"CASE WHEN typeof({x}) <> 'real' OR CAST(CAST({x} AS TEXT) AS REAL) = {x} THEN CAST({x} AS TEXT) "
             f"WHEN CAST(printf('%!.16g', {x}) AS REAL) = {x} THEN printf('%!.16g', {x}) "
             f"ELSE printf('%!.17g', {x}) END AS {x}"
         )
-    inner = f"SELECT {', '.join(exprs)} FROM {sqlite_ident(table)}".replace("'", "''")
+    inner = f"SELECT {', '.join(exprs)} FROM {quote_ident(table)}".replace("'", "''")
     outer = "SELECT CAST(source_row AS BIGINT) AS source_row, * EXCLUDE (source_row)"
     return f"{outer} FROM sqlite_query('{alias}', '{inner}')"
