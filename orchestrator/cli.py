@@ -49,8 +49,8 @@ def handles_errors(fn: F) -> F:
             else:
                 typer.echo(redact(f"Error: {exc}"), err=True)
             raise typer.Exit(exc.exit_code) from None
-        except (typer.Exit, typer.Abort, KeyboardInterrupt):
-            raise
+        except (typer.Exit, typer.Abort, KeyboardInterrupt, BrokenPipeError):
+            raise  # BrokenPipeError (`sdrun status | head`): click ends quietly
         except Exception as exc:  # noqa: BLE001 - one line, never a traceback with local values
             if _state["debug"]:
                 raise

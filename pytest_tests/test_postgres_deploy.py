@@ -310,3 +310,31 @@ def test_setup_db_sends_the_read_role_password_hashed(env: dict[str, str], pg_cl
             assert cur.fetchone()[0]
     finally:
         con.close()
+
+
+def test_a_prune_blocked_by_a_reader_says_so_and_the_next_run_drops_it(env: dict[str, str], demo_source: Path) -> None:
+    """Issue 15, case 13: a reader on an old version makes its drop wait at most a moment; the version
+    stays whole and kept, the run says so (never "prune ok, dropped []" alone), and the next run drops it."""
+    deploy = ["full", "--source", str(demo_source), "--target", "prod", "--force", "--skip-canary",
+              "--keep-versions", "1", "-q"]
+    assert sdrun(env, *deploy).returncode == 0  # at least one kept version, the previous live one
+    oldest = min(one(env, "select array_agg(version) from sdrun_meta.versions where state = 'kept'"))
+    reader = pg(env)
+    try:
+        with reader.cursor() as cur:
+            cur.execute(f'select count(*) from "servicedesk_{oldest}".tickets')  # holds its lock until rollback
+        t0 = time.monotonic()
+        r = sdrun(env, *deploy)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert f"version {oldest} NOT dropped" in r.stdout
+        assert oldest in report_of(r.stdout)["steps"]["prune"]["blocked"]
+        assert time.monotonic() - t0 < 120
+        assert one(env, "select state from sdrun_meta.versions where version = %s", (oldest,)) == "kept"
+        assert {f"servicedesk_{oldest}", f"servicedesk_{oldest}_staging", f"raw_{oldest}"} <= schemas(env)
+    finally:
+        reader.rollback()
+        reader.close()
+    r = sdrun(env, *deploy)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert oldest in report_of(r.stdout)["steps"]["prune"]["dropped"]
+    assert not {s for s in schemas(env) if oldest in s}

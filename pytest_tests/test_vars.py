@@ -43,3 +43,9 @@ def test_good_vars_pass_in_the_form_dbt_gets(tmp_path: Path) -> None:
         "sentinels": ["n/a", "-"], "day_first": False, "max_unmapped_share": 1,
         "source_timezone": "Europe/Amsterdam", "excel_serial_min": 40000,
     }
+
+
+def test_a_keep_versions_setting_that_is_not_a_number_is_a_usage_error(tmp_path: Path) -> None:
+    r = sdrun("full", "--source", str(tmp_path / "x.db"), "--target", "prod", home=tmp_path,
+              env={"SDRUN_KEEP_VERSIONS": "abc"})
+    assert r.returncode == 2 and "SDRUN_KEEP_VERSIONS='abc': expected a whole number" in r.stderr, r.stderr

@@ -48,7 +48,15 @@ class DeployOptions:
     skip_canary: bool = False
     keep: bool = False  # keep the canary schemas (and a failed version) for inspection
     force: bool = False  # build a new version even when the live one came from the same source
-    keep_versions: int = field(default_factory=lambda: int(os.environ.get("SDRUN_KEEP_VERSIONS", "2")))
+    keep_versions: int = field(default_factory=lambda: keep_versions_from_env())
+
+
+def keep_versions_from_env() -> int:
+    raw = os.environ.get("SDRUN_KEEP_VERSIONS", "2").strip()
+    try:
+        return int(raw)
+    except ValueError:
+        raise UsageError(f"SDRUN_KEEP_VERSIONS={raw!r}: expected a whole number, at least 1") from None
 
 
 def build_fingerprint(source_sha: str, dbt_vars: dict[str, Any] | None) -> str:
@@ -128,7 +136,11 @@ def full(
         with run.step("smoke"):
             checks.dashboards(PostgresTarget("prod", SchemaSet.live()))
         with run.step("prune") as rec:
-            rec["dropped"] = versions.prune(options.keep_versions)
+            pruned = versions.prune(options.keep_versions)
+            rec.update(pruned)
+            for vid, why in pruned["blocked"].items():
+                run.log(f"version {vid} not dropped, kept for the next run to drop: {why}", step="prune",
+                        level="warning", version=vid)
 
     def on_finish(ctx: RunContext) -> None:
         lock = ctx.state.get("lock")
@@ -176,6 +188,8 @@ def _summary(report: dict[str, Any]) -> list[str]:
         extra.append(f"  live        {LIVE_SCHEMA} = version {swap['live_version']}"
                      + (f" (previous {swap['previous_version']} kept, `sdrun rollback` restores it)"
                         if swap.get("previous_version") else ""))
+    for vid, why in ((report.get("steps", {}).get("prune") or {}).get("blocked") or {}).items():
+        extra.append(f"  prune       version {vid} NOT dropped (kept; the next run tries again): {why[:160]}")
     return lines[:-1] + extra + lines[-1:]
 
 

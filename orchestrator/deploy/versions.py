@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import psycopg2
 from psycopg2 import sql
 
 from orchestrator.core.errors import StepFailed, UsageError
@@ -134,21 +135,33 @@ def rollback(to: str | None = None) -> dict[str, Any]:
         lock.close()
 
 
-def prune(keep: int) -> list[str]:
-    """Drop kept versions beyond the `keep` newest ones."""
-    dropped = []
-    with connection(autocommit=True) as con, con.cursor() as cur:
-        cur.execute(f"select version from {META_SCHEMA}.versions where state = 'kept' order by version desc")
-        for (vid,) in cur.fetchall()[keep:]:
+PRUNE_LOCK_TIMEOUT = "2s"  # a reader still on an old version blocks others behind the drop's lock: keep it short
+
+
+def prune(keep: int) -> dict[str, Any]:
+    """Drop kept versions beyond the `keep` newest ones, each whole or not at all (one transaction).
+    A version that cannot be dropped now (a reader holds it) stays kept, the next run tries again;
+    `blocked` says which and why."""
+    dropped: list[str] = []
+    blocked: dict[str, str] = {}
+    with connection() as con:
+        with con.cursor() as cur:
+            cur.execute(f"select version from {META_SCHEMA}.versions where state = 'kept' order by version desc")
+            old = [r[0] for r in cur.fetchall()[keep:]]
+        con.commit()
+        for vid in old:
             try:
-                cur.execute("set lock_timeout = '30s'")
-                drop_schemas(cur, SchemaSet.version(vid).all())
-                cur.execute(f"update {META_SCHEMA}.versions set state = 'dropped', dropped_at = now() "
-                            "where version = %s", (vid,))
+                with con.cursor() as cur:
+                    cur.execute(f"set local lock_timeout = '{PRUNE_LOCK_TIMEOUT}'")
+                    drop_schemas(cur, SchemaSet.version(vid).all())
+                    cur.execute(f"update {META_SCHEMA}.versions set state = 'dropped', dropped_at = now() "
+                                "where version = %s", (vid,))
+                con.commit()
                 dropped.append(vid)
-            except Exception:  # noqa: BLE001 - readers still on it: the next run tries again
-                continue
-    return dropped
+            except psycopg2.Error as exc:  # readers still on it: the next run tries again
+                con.rollback()
+                blocked[vid] = " ".join(str(exc).split())[:300]
+    return {"dropped": dropped, "blocked": blocked}
 
 
 def clear_leftovers(lock: Connection, backups_dir: Path | None = None) -> dict[str, Any]:
