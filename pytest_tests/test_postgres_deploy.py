@@ -338,3 +338,31 @@ def test_a_prune_blocked_by_a_reader_says_so_and_the_next_run_drops_it(env: dict
     assert r.returncode == 0, r.stdout + r.stderr
     assert oldest in report_of(r.stdout)["steps"]["prune"]["dropped"]
     assert not {s for s in schemas(env) if oldest in s}
+
+
+def test_a_locked_live_table_fails_the_backup_in_bounded_time_naming_the_holder(
+    env: dict[str, str], demo_source: Path
+) -> None:
+    """Issue 15, case 3: an analyst's session holds an exclusive lock on a live table; the backup
+    before the swap waits SDRUN_BACKUP_LOCK_TIMEOUT at most, fails naming the session, leaves no
+    empty backup folder, and the live version stays."""
+    live = live_version(env)
+    holder = pg(env)
+    holder.set_session(autocommit=False)
+    try:
+        with holder.cursor() as cur:
+            cur.execute("set application_name = 'analyst-psql'")
+            cur.execute("lock table servicedesk.daily_summary in access exclusive mode")
+        r = sdrun({**env, "SDRUN_BACKUP_LOCK_TIMEOUT": "3"}, "full", "--source", str(demo_source), "--target",
+                  "prod", "--force", "--skip-canary", "-q")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert r.returncode == 1, r.stdout + r.stderr
+    error = [line for line in r.stderr.splitlines() if line.startswith("Error:")]
+    assert len(error) == 1 and "waited 3s for a lock" in error[0] and "analyst-psql" in error[0], r.stderr
+    report = report_of(r.stdout)
+    assert report["steps"]["backup"]["status"] == "failed"
+    assert not (Path(env["SDRUN_HOME"]) / "backups" / f"pg-{report['run_id']}").exists()
+    assert live_version(env) == live
+    assert one(env, "select outcome from sdrun_meta.runs where run_id = %s", (report["run_id"],)) == "failed"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -18,6 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg2
+import psycopg2.errors
 from psycopg2 import sql
 
 from orchestrator.core.errors import BackupCorrupt, StepFailed, UsageError
@@ -35,8 +38,39 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def table_counts(schema: str) -> dict[str, int]:
+def lock_timeout_seconds() -> int:
+    """How long the backup waits for a lock on a live table (SDRUN_BACKUP_LOCK_TIMEOUT, default 60)."""
+    raw = os.environ.get("SDRUN_BACKUP_LOCK_TIMEOUT", "60").strip()
+    try:
+        return max(1, int(raw))
+    except ValueError:
+        raise UsageError(f"SDRUN_BACKUP_LOCK_TIMEOUT={raw!r}: expected a whole number of seconds") from None
+
+
+def lock_holders(schema: str) -> str:
+    """Who holds a lock on a table of `schema` that a reader would wait for, for the error message."""
     with connection() as con, con.cursor() as cur:
+        cur.execute(
+            """select distinct l.pid, c.relname, l.mode, coalesce(a.application_name, ''), coalesce(a.usename, ''),
+                      a.xact_start
+               from pg_locks l join pg_class c on c.oid = l.relation
+               join pg_namespace n on n.oid = c.relnamespace left join pg_stat_activity a on a.pid = l.pid
+               where n.nspname = %s and l.granted and l.mode in ('AccessExclusiveLock', 'ExclusiveLock')
+                 and l.pid <> pg_backend_pid() order by 1""",
+            (schema,),
+        )
+        rows = cur.fetchall()
+    if not rows:
+        return "no lock holder found any more"
+    return "; ".join(f"{mode} on {schema}.{rel} held by pid {pid} ({app or 'no application name'}, user {user}"
+                     + (f", transaction since {since:%Y-%m-%d %H:%M:%S}" if since else "") + ")"
+                     for pid, rel, mode, app, user, since in rows[:3])
+
+
+def table_counts(schema: str, lock_timeout: int | None = None) -> dict[str, int]:
+    with connection() as con, con.cursor() as cur:
+        if lock_timeout is not None:
+            cur.execute(f"set lock_timeout = '{int(lock_timeout)}s'")
         cur.execute("select tablename from pg_tables where schemaname = %s order by 1", (schema,))
         names = [r[0] for r in cur.fetchall()]
         out = {}
@@ -47,13 +81,20 @@ def table_counts(schema: str) -> dict[str, int]:
 
 
 def backup_schema(schema: str, dest: Path, *, version: str | None, run_id: str) -> dict[str, Any]:
-    """Dump `schema` into `dest/` with a manifest; returns the manifest."""
+    """Dump `schema` into `dest/` with a manifest; returns the manifest. Every wait for a lock is
+    bounded (lock_timeout_seconds); a lock held too long fails the step naming who holds it."""
+    wait = lock_timeout_seconds()
+    try:
+        counts = table_counts(schema, lock_timeout=wait)
+    except psycopg2.errors.LockNotAvailable:
+        raise StepFailed(f"backup of schema {schema}: waited {wait}s for a lock ({lock_holders(schema)}); "
+                         "nothing was published, the live data stays") from None
     dest.mkdir(parents=True, exist_ok=True)
     dump = dest / f"{schema}.dump"
     tmp = dump.with_suffix(".dump.tmp")
-    counts = table_counts(schema)
     proc = subprocess.run(
-        [pg_tool("pg_dump"), "--format=custom", "--no-owner", "--no-acl", f"--schema={schema}", f"--file={tmp}"],
+        [pg_tool("pg_dump"), "--format=custom", "--no-owner", "--no-acl", f"--lock-wait-timeout={wait}s",
+         f"--schema={schema}", f"--file={tmp}"],
         capture_output=True, text=True, check=False,
     )
     if proc.returncode != 0:
@@ -61,7 +102,8 @@ def backup_schema(schema: str, dest: Path, *, version: str | None, run_id: str) 
         with contextlib.suppress(OSError):
             dest.rmdir()  # only when empty: nothing half-written stays behind
         last = (proc.stderr.strip().splitlines() or ["(no message)"])[-1]
-        raise StepFailed(f"pg_dump of schema {schema} into {dest} failed: {last}")
+        holders = f" ({lock_holders(schema)})" if "lock" in last.lower() else ""
+        raise StepFailed(f"pg_dump of schema {schema} into {dest} failed: {last}{holders}")
     tmp.replace(dump)
     manifest = {
         "kind": "postgres-schema",
