@@ -34,7 +34,7 @@ from orchestrator.core import health
 from orchestrator.core.errors import EnvironmentProblem, SdrunError, SourceError
 from orchestrator.core.redact import redact
 from orchestrator.core.settings import PROJECT_DIR, Settings, duckdb_memory_limit
-from orchestrator.source.contract import check_sqlite_file, connect_readonly, expected_tables, quote_ident
+from orchestrator.source.contract import check_sqlite_file, connect_readonly, inspect_schema
 from orchestrator.targets import check_name, engine, get_target
 from orchestrator.targets.postgres import pg_tool
 
@@ -113,29 +113,10 @@ def source_checks(source: Path) -> list[Check]:
 
 
 def _schema_check(source: Path, con: sqlite3.Connection) -> Check:
-    present = {r[0] for r in con.execute("select name from sqlite_master where type in ('table', 'view')")}
-    specs = expected_tables()
-    missing_tables = [s.name for s in specs if s.name not in present]
-    missing_cols: dict[str, list[str]] = {}
-    extra_cols: dict[str, list[str]] = {}
-    rows: dict[str, int] = {}
-    for spec in specs:
-        if spec.name not in present:
-            continue
-        cols = [r[1] for r in con.execute(f"pragma table_info({quote_ident(spec.name)})")]
-        if miss := [c for c in spec.columns if c not in cols]:
-            missing_cols[spec.name] = miss
-        if extra := [c for c in cols if c not in spec.columns]:
-            extra_cols[spec.name] = extra
-        rows[spec.name] = con.execute(f"select count(*) from {quote_ident(spec.name)}").fetchone()[0]
-    extra_tables = sorted(present - {s.name for s in specs})
-    problems = []
-    if missing_tables:
-        problems.append(f"missing table(s) {', '.join(missing_tables)}")
-    for t, cols in missing_cols.items():
-        problems.append(f"table {t} lacks column(s) {', '.join(repr(c) for c in cols)}")
-    if problems:
-        return Check("source.schema", FAIL, f"{source}: " + "; ".join(problems))
+    found = inspect_schema(con)
+    rows, extra_tables, extra_cols = found.tables, found.extra_tables, found.extra_columns
+    if found.problems:
+        return Check("source.schema", FAIL, f"{source}: " + "; ".join(found.problems))
     counts = ", ".join(f"{t} {n:,}" for t, n in rows.items())
     notes = []
     if extra_tables:

@@ -116,7 +116,67 @@ def check_sqlite_file(path: Path) -> int:
     pages = int.from_bytes(head[28:32], "big")
     if page_size and pages and size < page_size * pages:
         raise SourceError(f"{path}: truncated SQLite file ({size} bytes, header says {page_size * pages})")
+    wal = path.with_name(path.name + "-wal")
+    if wal.is_file() and wal.stat().st_size > 0:
+        # Its last commits are in the -wal file, not in the file sdrun hashes and backs up: a run would
+        # publish data that its checksum and its backup do not hold.
+        raise SourceError(
+            f"{path}: its write-ahead log {wal.name} ({wal.stat().st_size:,} bytes) holds changes not yet in the "
+            f"file; close the program writing it, or checkpoint it: sqlite3 '{path}' 'PRAGMA wal_checkpoint(TRUNCATE)'"
+        )
     return size
+
+
+# Names sdrun gives the columns it adds: a source column of that name would stand in for the row's place
+# in the file (SQLite's `rowid` is shadowed by a column named so) or collide with `source_row`.
+RESERVED_COLUMNS = ("rowid", "source_row")
+
+
+@dataclass
+class SchemaFindings:
+    """What a source holds against the contract; `problems` (one line each) make it unusable."""
+
+    tables: dict[str, int] = field(default_factory=dict)  # expected table -> row count
+    extra_tables: list[str] = field(default_factory=list)
+    extra_columns: dict[str, list[str]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _folded(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+def inspect_schema(con: sqlite3.Connection) -> SchemaFindings:
+    """Compare an open source with the contract: missing tables and columns (with the near-miss a
+    column was probably meant to be: the same name but for case or spaces), reserved column names,
+    extra tables and columns (ignored), row counts."""
+    found = SchemaFindings()
+    present = {r[0] for r in con.execute("select name from sqlite_master where type in ('table', 'view')")}
+    specs = expected_tables()
+    missing_tables = [s.name for s in specs if s.name not in present]
+    for spec in specs:
+        if spec.name not in present:
+            continue
+        cols = [r[1] for r in con.execute(f"pragma table_info({quote_ident(spec.name)})")]
+        missing = [c for c in spec.columns if c not in cols]
+        if missing:
+            named = []
+            for c in missing:
+                near = [x for x in cols if _folded(x) == _folded(c)]
+                named.append(repr(c) + (f" (found {near[0]!r}: the same name but for case or spaces)" if near else ""))
+            found.problems.append(f"table {spec.name} lacks column(s) {', '.join(named)}")
+        reserved = [c for c in cols if c.strip().lower() in RESERVED_COLUMNS]
+        if reserved:
+            found.problems.append(f"table {spec.name} has a column named {reserved[0]!r}, the name sdrun gives each "
+                                  "row's place in the file (source_row, the SQLite rowid): rename it in the export")
+        extra = [c for c in cols if c not in spec.columns and c not in reserved]
+        if extra:
+            found.extra_columns[spec.name] = extra
+        found.tables[spec.name] = con.execute(f"select count(*) from {quote_ident(spec.name)}").fetchone()[0]
+    if missing_tables:
+        found.problems.insert(0, f"missing table(s) {', '.join(missing_tables)}")
+    found.extra_tables = sorted(present - {s.name for s in specs})
+    return found
 
 
 def check_source(path: Path) -> SourceInfo:
@@ -128,28 +188,12 @@ def check_source(path: Path) -> SourceInfo:
     try:
         con = connect_readonly(path)
         try:
-            present = {r[0] for r in con.execute("select name from sqlite_master where type in ('table', 'view')")}
-            missing_tables = []
-            problems = []
-            for spec in expected_tables():
-                if spec.name not in present:
-                    missing_tables.append(spec.name)
-                    continue
-                cols = [r[1] for r in con.execute(f"pragma table_info({quote_ident(spec.name)})")]
-                missing = [c for c in spec.columns if c not in cols]
-                if missing:
-                    problems.append(f"table {spec.name} lacks column(s) {', '.join(repr(c) for c in missing)}")
-                extra = [c for c in cols if c not in spec.columns]
-                if extra:
-                    info.extra_columns[spec.name] = extra
-                info.tables[spec.name] = con.execute(f"select count(*) from {quote_ident(spec.name)}").fetchone()[0]
-            if missing_tables:
-                problems.insert(0, f"missing table(s) {', '.join(missing_tables)}")
-            if problems:
-                raise SourceError(f"{path}: " + "; ".join(problems))
-            info.extra_tables = sorted(present - {s.name for s in expected_tables()})
+            found = inspect_schema(con)
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
         raise SourceError(f"{path}: unreadable SQLite database ({exc})") from exc
+    if found.problems:
+        raise SourceError(f"{path}: " + "; ".join(found.problems))
+    info.tables, info.extra_tables, info.extra_columns = found.tables, found.extra_tables, found.extra_columns
     return info

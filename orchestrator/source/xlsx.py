@@ -241,6 +241,9 @@ class _Workbook:
         self.archive.close()
 
 
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
 def _open_workbook(path: Path) -> _Workbook:
     """Read a workbook's metadata with openpyxl (manifest, shared strings, styles), not its sheets:
     openpyxl's own read-only sheets scan a whole sheet on opening when it lacks a <dimension>."""
@@ -253,6 +256,11 @@ def _open_workbook(path: Path) -> _Workbook:
         raise SourceError(f"{path}: not a regular file")
     if path.stat().st_size == 0:
         raise SourceError(f"{path}: empty file, not an XLSX workbook")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head == OLE2_MAGIC:  # an encrypted XLSX (Excel wraps it in an OLE2 container), or a legacy .xls
+        raise SourceError(f"{path}: a password-protected workbook or an old .xls file, not an XLSX workbook; "
+                          "save it from Excel without a password, as .xlsx")
     try:
         reader = ExcelReader(str(path), read_only=True, data_only=True)
         reader.read_manifest()
