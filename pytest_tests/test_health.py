@@ -14,7 +14,7 @@ from orchestrator.core import health
 from orchestrator.core.errors import UsageError
 from orchestrator.core.progress import Progress
 from orchestrator.source.contract import sha256_file
-from orchestrator.targets.raw import load_raw_duckdb
+from orchestrator.targets.duckdb import load_raw_duckdb
 
 from .helpers import sdrun
 from .ops_fixtures import OpsRun, ops_run  # noqa: F401 - the shared run fixture
