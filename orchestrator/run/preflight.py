@@ -297,9 +297,6 @@ def dbt_parse_check(
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
-_redact = redact
-
-
 def pg_where() -> str:
     """Where the libpq variables point, for people (never the password)."""
     host = os.environ.get("PGHOST", "localhost")
@@ -335,7 +332,7 @@ def postgres_checks() -> list[Check]:
             "", application_name="sdrun-preflight", connect_timeout=os.environ.get("PGCONNECT_TIMEOUT", "10")
         )
     except psycopg2.Error as exc:
-        first = _redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+        first = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
         out.append(
             Check(
                 "postgres.connection",
