@@ -485,3 +485,205 @@ def test_source_replaced_during_the_run(world: World, tmp_path: Path,
     finally:
         os.replace(keep, world.source)  # the operator puts the right export back
     assert_next_run_completes(world, failed_run=run_id)
+
+
+# ------------------------------------------------------------------------------------------------
+# Somebody else's objects, grants and snapshots across the swap (issue 15, cases 4, 5, 7 and 13)
+# ------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class UserWorld:
+    env: dict[str, str]
+    a: Path  # two different exports, so a view left on the old version shows other numbers
+    b: Path
+
+
+@pytest.fixture(scope="module")
+def users(world: World, demo_source: Path, tmp_path_factory: pytest.TempPathFactory) -> UserWorld:
+    """A database of its own on the module's server: an analyst's objects and roles live here."""
+    from orchestrator.demo.generator import generate
+
+    world.cluster.create_database("userobjects")
+    home = tmp_path_factory.mktemp("users-home")
+    env = {**world.env, **world.cluster.env("userobjects"), "SDRUN_HOME": str(home)}
+    b = home / "other.db"
+    generate(b, scale=0.05, seed=11)
+    assert run_sdrun(env, "setup-db").returncode == 0
+    deploy(env, demo_source)
+    return UserWorld(env, demo_source, b)
+
+
+def deploy(env: dict[str, str], source: Path, *extra: str, code: int = 0) -> subprocess.CompletedProcess[str]:
+    r = run_sdrun(env, "full", "--source", str(source), "--target", "prod", "--skip-canary", "--force", "-q", *extra)
+    assert r.returncode == code, r.stdout[-3000:] + r.stderr[-3000:]
+    return r
+
+
+def execute(env: dict[str, str], statements: str) -> None:
+    con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], dbname=env["PGDATABASE"], user=env["PGUSER"])
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute(statements)
+    finally:
+        con.close()
+
+
+def can_read(env: dict[str, str], role: str, statement: str) -> bool:
+    con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], dbname=env["PGDATABASE"], user=env["PGUSER"])
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"set role {role}")
+            try:
+                cur.execute(statement)
+                return True
+            except psycopg2.errors.InsufficientPrivilege:
+                return False
+    finally:
+        con.close()
+
+
+OPEN = "select count(*) from servicedesk.tickets where status_group not in ('closed', 'resolved', 'cancelled')"
+
+
+def test_user_views_tables_and_grants_follow_the_live_data_across_swap_and_rollback(users: UserWorld) -> None:
+    env = users.env
+    execute(env, """
+        create schema reports;
+        create view reports.open_tickets as select ticket_id, status_group from servicedesk.tickets
+            where status_group not in ('closed', 'resolved', 'cancelled');
+        create view reports.open_count as select count(*) as n from reports.open_tickets;
+        create table servicedesk.analyst_notes (ticket_id text, note text);
+        insert into servicedesk.analyst_notes values ('T1', 'only copy');
+        create view servicedesk.analyst_view as select count(*) as n from servicedesk.tickets;
+        create role tickets_only; create role two_columns;
+        grant usage on schema servicedesk to tickets_only, two_columns;
+        grant select on servicedesk.tickets to tickets_only;
+        grant select (ticket_id, status_group) on servicedesk.tickets to two_columns;
+    """)
+    try:
+        open_a = query(env, OPEN)[0][0]
+        r = deploy(env, users.b)
+        open_b = query(env, OPEN)[0][0]
+        assert open_a != open_b, "the two exports must differ for this test to mean anything"
+        assert "re-pointed to the new version: reports.open_tickets" in r.stdout
+        assert "servicedesk.analyst_notes (table)" in r.stdout
+
+        def follows_live(expected_open: int) -> None:
+            assert query(env, "select count(*) from reports.open_tickets")[0][0] == expected_open
+            assert query(env, "select n from reports.open_count")[0][0] == expected_open
+            assert query(env, "select n from servicedesk.analyst_view")[0][0] == \
+                query(env, "select count(*) from servicedesk.tickets")[0][0]
+            assert query(env, "select note from servicedesk.analyst_notes") == [("only copy",)]
+            # grants exactly as they were: no wider, no narrower
+            assert can_read(env, "tickets_only", "select count(*) from servicedesk.tickets")
+            for table in ("quarantine", "audit_changes", "comments"):
+                assert not can_read(env, "tickets_only", f"select count(*) from servicedesk.{table}"), table
+                assert not can_read(env, "two_columns", f"select count(*) from servicedesk.{table}"), table
+            assert can_read(env, "two_columns", "select ticket_id, status_group from servicedesk.tickets")
+            assert not can_read(env, "two_columns", "select * from servicedesk.tickets")
+            assert live_content(env, user="grafana_ro")  # the dashboards' role still reads every mart
+
+        follows_live(open_b)
+        r = run_sdrun(env, "rollback")
+        assert r.returncode == 0, r.stdout + r.stderr
+        follows_live(open_a)
+        ledger = query(env, "select outcome, version from sdrun_meta.runs where target = 'rollback'")
+        assert ledger == [("ok", live_version(env))]
+    finally:
+        execute(env, "drop schema if exists reports cascade; drop table if exists servicedesk.analyst_notes; "
+                     "drop view if exists servicedesk.analyst_view; drop owned by tickets_only, two_columns; "
+                     "drop role if exists tickets_only; drop role if exists two_columns")
+
+
+def test_prune_names_what_depends_on_an_old_version_and_drops_nothing_of_it(users: UserWorld) -> None:
+    env = {**users.env, "SDRUN_KEEP_VERSIONS": "1"}
+    deploy(env, users.a)
+    kept = [r[0] for r in query(env, "select version from sdrun_meta.versions where state = 'kept'")]
+    assert len(kept) == 1
+    old = kept[0]
+    execute(env, f"create schema reports; create view reports.old_numbers as "
+                 f"select count(*) as n from servicedesk_{old}.tickets; "
+                 f"create table servicedesk_{old}_staging.scratch (x int); "
+                 f"insert into servicedesk_{old}_staging.scratch values (1)")
+    try:
+        r = deploy(env, users.a)
+        assert f"version {old} NOT dropped" in r.stdout
+        report = json.loads(Path(next(line.split()[-1] for line in r.stdout.splitlines()
+                                      if line.strip().startswith("report "))).read_text())
+        why = report["steps"]["prune"]["blocked"][old]
+        assert f"view reports.old_numbers depends on servicedesk_{old}.tickets" in why
+        assert f"servicedesk_{old}_staging.scratch (table) was not built by sdrun" in why
+        assert query(env, "select n from reports.old_numbers")[0][0] > 0  # nothing of it dropped
+        assert query(env, f"select x from servicedesk_{old}_staging.scratch") == [(1,)]
+        assert query(env, "select state from sdrun_meta.versions where version = %s", (old,)) == [("kept",)]
+        execute(env, f"drop schema reports cascade; drop table servicedesk_{old}_staging.scratch")
+        deploy(env, users.a)
+        assert query(env, "select state from sdrun_meta.versions where version = %s", (old,)) == [("dropped",)]
+        assert not {s for s in schemas(env) if old in s}
+    finally:
+        execute(env, "drop schema if exists reports cascade")
+
+
+def test_what_cannot_be_re_pointed_stops_the_swap_named_and_nothing_changes(users: UserWorld) -> None:
+    env = users.env
+    before, content = live_version(env), live_content(env)
+    execute(env, "create schema reports; create materialized view reports.frozen as select count(*) as n "
+                 "from servicedesk.tickets; "
+                 "create function servicedesk.helper() returns int language sql as 'select 1'")
+    try:
+        r = deploy(env, users.b, code=1)
+        line = one_error_line(r.stderr)
+        assert "swap refused, nothing changed" in line
+        assert "materialized view reports.frozen depends on servicedesk.tickets" in line
+        assert "function servicedesk.helper()" in line
+        assert live_version(env) == before and live_content(env) == content
+        assert query(env, "select n from reports.frozen")[0][0] > 0
+        run_id = json.loads(sorted((Path(env["SDRUN_HOME"]) / "runs").glob("*/report.json"))[-1].read_text())["run_id"]
+        assert query(env, "select outcome from sdrun_meta.runs where run_id = %s", (run_id,)) == [("failed",)]
+        assert not {s for s in schemas(env) if "_next" in s}
+    finally:
+        execute(env, "drop schema if exists reports cascade; drop function if exists servicedesk.helper()")
+
+
+def test_the_swap_waits_for_snapshots_older_than_the_new_version(users: UserWorld) -> None:
+    """A REPEATABLE READ transaction whose snapshot predates the new tables' rows would read them as
+    empty after the swap: the swap waits for it, within SDRUN_SWAP_WAIT, else refuses naming it."""
+    env = users.env
+    reader = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], dbname=env["PGDATABASE"],
+                              user=env["PGUSER"], application_name="analyst-rr")
+    reader.set_session(isolation_level="REPEATABLE READ")
+    try:
+        with reader.cursor() as cur:
+            cur.execute("select count(*) from servicedesk.tickets")  # its snapshot is taken here
+            before, content = live_version(env), live_content(env)
+            r = deploy({**env, "SDRUN_SWAP_WAIT": "2"}, users.b, code=1)
+            line = one_error_line(r.stderr)
+            assert f"pid {reader.get_backend_pid()}" in line and "analyst-rr" in line and "SDRUN_SWAP_WAIT" in line
+            assert live_version(env) == before and live_content(env) == content
+            # the same reader, ending its transaction while the swap waits: the swap goes ahead after it
+            proc = subprocess.Popen([SDRUN, "full", "--source", str(users.b), "--target", "prod", "--skip-canary",
+                                     "--force", "-q"], env={**env, "SDRUN_SWAP_WAIT": "120"},
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            deadline = time.monotonic() + 180
+            while time.monotonic() < deadline and proc.poll() is None:
+                waiting = query(env, "select count(*) from pg_stat_activity where application_name = 'sdrun' "
+                                     "and query like '%%backend_xmin%%'")[0][0]
+                if waiting:
+                    break
+                time.sleep(0.2)
+            assert proc.poll() is None, "the swap did not wait"
+            cur.execute("select count(*) from servicedesk.tickets")
+            assert cur.fetchone()[0] > 0
+            reader.commit()
+            out, err = proc.communicate(timeout=120)
+            assert proc.returncode == 0, out[-2000:] + err[-2000:]
+            assert live_version(env) != before
+            report = json.loads(Path(next(line.split()[-1] for line in out.splitlines()
+                                          if line.strip().startswith("report "))).read_text())
+            assert report["steps"]["swap"]["waited_for_snapshots_s"] > 0
+            cur.execute("select count(*) from servicedesk.tickets")  # a new snapshot: the new rows
+            assert cur.fetchone()[0] == query(env, "select count(*) from servicedesk.tickets")[0][0] > 0
+    finally:
+        reader.close()

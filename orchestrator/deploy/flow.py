@@ -35,7 +35,7 @@ from orchestrator.build.report import summary_lines, warehouse_figures
 from orchestrator.core.errors import GateHalted, UsageError
 from orchestrator.core.runs import Run
 from orchestrator.core.settings import Settings
-from orchestrator.deploy import checks, ledger, versions
+from orchestrator.deploy import checks, ledger, swap, versions
 from orchestrator.run import steps
 from orchestrator.run.skeleton import RunContext, RunOutcome, execute
 from orchestrator.targets import Target, engine, get_target
@@ -49,6 +49,7 @@ class DeployOptions:
     keep: bool = False  # keep the canary schemas (and a failed version) for inspection
     force: bool = False  # build a new version even when the live one came from the same source
     keep_versions: int = field(default_factory=lambda: keep_versions_from_env())
+    swap_wait: float = field(default_factory=lambda: swap.swap_wait_from_env())  # seconds, for old snapshots
 
 
 def keep_versions_from_env() -> int:
@@ -123,8 +124,8 @@ def full(
                 rec.update(versions.backup_live(settings, run.run_id, lock))
             with run.step("swap") as rec:
                 checks.same_source(source, info.sha256)
-                rec["previous_version"] = versions.activate(new_version, fingerprint=fp, source_sha=info.sha256,
-                                                            run_id=run.run_id, built_in=target.schemas)
+                rec.update(versions.activate(new_version, fingerprint=fp, source_sha=info.sha256, run_id=run.run_id,
+                                             built_in=target.schemas, swap_wait=options.swap_wait))
                 rec["live_version"] = new_version
                 published = True
         finally:
@@ -183,11 +184,15 @@ def _summary(report: dict[str, Any]) -> list[str]:
             extra.append(f"  {label:<11} {table:<10} source {r['source']:,} → raw {r['raw']:,} → staging "
                          f"{r['staging']:,} = marts {r['marts']:,} + quarantined {r['excluded']:,}  "
                          + ("ok" if r["ok"] else "MISMATCH"))
-    swap = report.get("steps", {}).get("swap")
-    if swap and swap.get("status") == "ok":
-        extra.append(f"  live        {LIVE_SCHEMA} = version {swap['live_version']}"
-                     + (f" (previous {swap['previous_version']} kept, `sdrun rollback` restores it)"
-                        if swap.get("previous_version") else ""))
+    swapped = report.get("steps", {}).get("swap")
+    if swapped and swapped.get("status") == "ok":
+        extra.append(f"  live        {LIVE_SCHEMA} = version {swapped['live_version']}"
+                     + (f" (previous {swapped['previous_version']} kept, `sdrun rollback` restores it)"
+                        if swapped.get("previous_version") else ""))
+        for key, label in (("repointed", "view(s) re-pointed to the new version"),
+                           ("carried", "carried over into the new version, not built by sdrun")):
+            if swapped.get(key):
+                extra.append(f"  swap        {label}: {', '.join(swapped[key])}")
     for vid, why in ((report.get("steps", {}).get("prune") or {}).get("blocked") or {}).items():
         extra.append(f"  prune       version {vid} NOT dropped (kept; the next run tries again): {why[:160]}")
     return lines[:-1] + extra + lines[-1:]

@@ -25,7 +25,7 @@ import psycopg2
 from psycopg2 import sql
 
 from orchestrator.core import extensions
-from orchestrator.core.errors import EnvironmentProblem
+from orchestrator.core.errors import EnvironmentProblem, StepFailed
 from orchestrator.core.redact import redact
 from orchestrator.core.settings import duckdb_memory_limit
 from orchestrator.source.contract import TableSpec, expected_tables
@@ -100,8 +100,85 @@ def role_exists(cur: Any, name: str) -> bool:
 
 
 def drop_schemas(cur: Any, names: Sequence[str]) -> None:
+    """Drop schemas of sdrun's own (a canary, a build, a leftover) with what is in them; refused, naming
+    them, when anything outside them depends on them (an analyst's view), so nothing of somebody
+    else's goes with them."""
+    outside = [d for d in dependents(cur, names) if d["schema"] not in names]
+    if outside:
+        raise StepFailed(f"not dropping schema(s) {', '.join(names)}: "
+                         + "; ".join(f"{d['description']} depends on {d['on_schema']}.{d['on_name']}"
+                                     for d in outside[:10]) + " (drop or move it first)")
     for n in names:
         cur.execute(sql.SQL("drop schema if exists {} cascade").format(ident(n)))
+
+
+RELKINDS = ("r", "p", "v", "m", "f", "S")  # tables, views, materialized views, foreign tables, sequences
+
+
+def relations(cur: Any, schema: str) -> dict[str, str]:
+    """The relations of a schema, name -> relkind; not indexes, and not the sequences a column owns."""
+    cur.execute(
+        """select c.relname, c.relkind from pg_class c join pg_namespace n on n.oid = c.relnamespace
+           where n.nspname = %s and c.relkind = any(%s)
+             and not exists (select 1 from pg_depend d where d.classid = 'pg_class'::regclass and d.objid = c.oid
+                             and d.refclassid = 'pg_class'::regclass and d.deptype in ('a', 'i'))""",
+        (schema, list(RELKINDS)),
+    )
+    return {r[0]: r[1] for r in cur.fetchall()}
+
+
+_DEPENDENTS = """
+with rels as (
+    select c.oid, n.nspname, c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = any(%s) and c.relkind = any(%s)
+), deps as (
+    select distinct d.classid, d.objid, d.objsubid, r.oid as on_oid, r.nspname as on_schema, r.relname as on_name,
+           coalesce(rw.ev_class, con.conrelid, ad.adrelid, tg.tgrelid, pol.polrelid,
+                    case when d.classid = 'pg_class'::regclass then d.objid end) as dep_rel,
+           p.pronamespace
+    from pg_depend d
+    join rels r on d.refclassid = 'pg_class'::regclass and d.refobjid = r.oid
+    left join pg_rewrite rw on d.classid = 'pg_rewrite'::regclass and rw.oid = d.objid
+    left join pg_constraint con on d.classid = 'pg_constraint'::regclass and con.oid = d.objid
+    left join pg_attrdef ad on d.classid = 'pg_attrdef'::regclass and ad.oid = d.objid
+    left join pg_trigger tg on d.classid = 'pg_trigger'::regclass and tg.oid = d.objid
+    left join pg_policy pol on d.classid = 'pg_policy'::regclass and pol.oid = d.objid
+    left join pg_proc p on d.classid = 'pg_proc'::regclass and p.oid = d.objid
+    where d.deptype in ('n', 'a') and not coalesce(tg.tgisinternal, false)
+)
+select case when deps.classid = 'pg_rewrite'::regclass then
+            case c.relkind when 'v' then 'view' when 'm' then 'materialized view' else 'rule' end
+            when deps.classid = 'pg_constraint'::regclass then 'constraint'
+            when deps.classid = 'pg_attrdef'::regclass then 'default'
+            when deps.classid = 'pg_trigger'::regclass then 'trigger'
+            when deps.classid = 'pg_policy'::regclass then 'policy'
+            when deps.classid = 'pg_proc'::regclass then 'function'
+            when deps.classid = 'pg_class'::regclass then 'relation'
+            else 'other' end,
+       deps.dep_rel, coalesce(n.nspname, pn.nspname), c.relname, c.relkind,
+       pg_describe_object(deps.classid, deps.objid, deps.objsubid), deps.on_schema, deps.on_name
+from deps
+left join pg_class c on c.oid = deps.dep_rel
+left join pg_namespace n on n.oid = c.relnamespace
+left join pg_namespace pn on pn.oid = deps.pronamespace
+where deps.dep_rel is distinct from deps.on_oid
+order by 3, 4, 7, 8"""
+
+
+def dependents(cur: Any, schemas: Sequence[str]) -> list[dict[str, Any]]:
+    """What depends on the relations of these schemas (pg_depend), each with the relation it belongs
+    to (a view, the table of a foreign key or trigger) and its schema: views, rules, constraints,
+    column defaults, triggers, policies, functions. The relations' own parts (indexes, their own
+    constraints) are not listed."""
+    cur.execute(_DEPENDENTS, (list(schemas), list(RELKINDS)))
+    out = []
+    for what, oid, schema, name, relkind, described, on_schema, on_name in cur.fetchall():
+        if what == "relation" and relkind == "i":
+            continue  # an index on the table: part of it
+        description = f"{what} {schema}.{name}" if what in ("view", "materialized view") else described
+        out.append({"what": what, "oid": oid, "schema": schema, "name": name, "description": description,
+                    "on_schema": on_schema, "on_name": on_name})
+    return out
 
 
 CLEANUP_LOCK_TIMEOUT = "10s"
@@ -166,6 +243,8 @@ create table if not exists {META_SCHEMA}.versions (
     live_since    timestamptz,
     dropped_at    timestamptz
 );
+-- what sdrun built in the version: a JSON object of relation names per schema role (marts, staging, raw)
+alter table {META_SCHEMA}.versions add column if not exists relations jsonb;
 create unique index if not exists versions_one_live on {META_SCHEMA}.versions (state) where state = 'live';
 """
 
