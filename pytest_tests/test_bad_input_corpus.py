@@ -108,6 +108,48 @@ def duplicated_ids(p: Path) -> None:
     _with_tickets(p, tickets)
 
 
+def blank_ids(p: Path) -> None:
+    # keys and references that are '', whitespace only, a sentinel or padded: each row is excluded and
+    # the quarantine shows the id exactly as exported (never NULL for '' or '   ')
+    tickets = _many(60) + [ticket(""), ticket("   "), ticket(" T7 "), ticket("N/A")]  # source rows 61-64
+    comments = [comment(f"C{i}", f"T{i}") for i in range(20)] + [  # source rows 21-26
+        comment("", "T1"), comment("  ", "T2"), comment(" C1", "T3"),
+        comment("CX1", ""), comment("CX2", "   "), comment("CX3", " T999 "),
+    ]
+    timesheets = [timesheet("T0"), timesheet(""), timesheet("   "), timesheet(" T998 ")]
+    write_source(p, tickets, comments, timesheets)
+
+
+def empty_values(p: Path) -> None:
+    # '' and '   ' in every kind of column are cleaned to NULL (audited, not quarantined); a value that
+    # cannot be cleaned is quarantined with its padding as exported
+    blank = {"TKT-Title": "", "TKT-Status": "   ", "TKT-Priority": "", "TKT-Category": "\t", "TKT-Team": "",
+             "TKT-Actual Response Date": "", "TKT-Closed Time": "   ", "TKT-SLA Met": ""}
+    tickets = _many(60)
+    tickets[0].update(blank)
+    tickets[1]["TKT-Closed Time"] = "  soon  "
+    comments = [comment(f"C{i}", f"T{i}") for i in range(20)]
+    comments[0].update({"CT-CREATED-TIME": "", "CT-COMMENT": "  ", "CT-VISIBLE-CUSTOMER": ""})
+    write_source(p, tickets, comments, [timesheet("T0", **{"TS-Hours": "", "TS-Date": "  "}),
+                                        timesheet("T1", **{"TS-Hours": " 1 1/2 "})])
+
+
+def _empty_values_audited(q: Query) -> None:
+    audit = q("select table_name, source_row, column_name, before_value, rule "
+              "from servicedesk.servicedesk.audit_changes where rule in ('empty_to_null', 'blank_to_null')")
+    assert set(audit) == {
+        ("tickets", 1, "title", "", "empty_to_null"), ("tickets", 1, "status", "   ", "blank_to_null"),
+        ("tickets", 1, "priority", "", "empty_to_null"), ("tickets", 1, "category", "\t", "blank_to_null"),
+        ("tickets", 1, "team", "", "empty_to_null"), ("tickets", 1, "first_response_at", "", "empty_to_null"),
+        ("tickets", 1, "closed_at", "   ", "blank_to_null"), ("tickets", 1, "is_sla_met", "", "empty_to_null"),
+        ("comments", 1, "created_at", "", "empty_to_null"), ("comments", 1, "body", "  ", "blank_to_null"),
+        ("comments", 1, "is_customer_visible", "", "empty_to_null"),
+        ("timesheets", 1, "hours", "", "empty_to_null"), ("timesheets", 1, "work_date", "  ", "blank_to_null"),
+    }
+    assert q("select title, status, team, closed_at from servicedesk.servicedesk.tickets where ticket_id = 'T0'") == [
+        (None, None, None, None)]
+
+
 def _dated(values: list[str], n: int = 60) -> list[dict]:
     """n tickets; the first len(values) created at these values, the rest at ISO times."""
     tickets = _many(n)
@@ -244,6 +286,27 @@ CASES: dict[str, Case] = {
                             check=_created({"T0": "2025-05-20 08:00:00", "T1": "2025-01-20 09:00:00",
                                             "T2": "2025-05-20 08:00:00", "T3": "2025-05-20 10:00:00",
                                             "T4": "2025-05-20 08:00:00"})),
+    # raw_value is the id as exported: '' stays '', '   ' stays '   ', a padded id keeps its padding
+    "blank-ids": Case(blank_ids, 0, args=LENIENT, quarantine={
+        ("tickets", 61, "ticket_id", "", "missing_key"),
+        ("tickets", 62, "ticket_id", "   ", "missing_key"),
+        ("tickets", 63, "ticket_id", " T7 ", "duplicate_key"),
+        ("tickets", 64, "ticket_id", "N/A", "missing_key"),
+        ("comments", 21, "comment_id", "", "missing_key"),
+        ("comments", 22, "comment_id", "  ", "missing_key"),
+        ("comments", 23, "comment_id", " C1", "duplicate_key"),
+        ("comments", 24, "ticket_id", "", "missing_ticket_ref"),
+        ("comments", 25, "ticket_id", "   ", "missing_ticket_ref"),
+        ("comments", 26, "ticket_id", " T999 ", "unknown_ticket"),
+        ("timesheets", 2, "ticket_id", "", "missing_ticket_ref"),
+        ("timesheets", 3, "ticket_id", "   ", "missing_ticket_ref"),
+        ("timesheets", 4, "ticket_id", " T998 ", "unknown_ticket"),
+    }),
+    # '' values are cleaned (to NULL, audited), not quarantined; what is quarantined keeps its padding
+    "empty-values": Case(empty_values, 0, args=LENIENT, check=_empty_values_audited, quarantine={
+        ("tickets", 2, "closed_at", "  soon  ", "unparseable_timestamp"),
+        ("timesheets", 2, "hours", " 1 1/2 ", "unparseable_number"),
+    }),
     "duplicated-ids": Case(duplicated_ids, 0, check=_first_duplicate_wins, quarantine={
         ("tickets", 101, "ticket_id", "T7", "duplicate_key"),
     }),

@@ -2,6 +2,9 @@
 --   action = 'value_nulled': the value is NULL in the marts (e.g. unparseable_timestamp);
 --   action = 'row_excluded': the whole row is kept out of the marts (e.g. duplicate_key).
 -- Source rows = mart rows + rows excluded here, per table.
+-- raw_value is always the value as exported, read from the raw copy (joined on source_row): for an
+-- excluded row too, whose cleaned key is NULL when the export held '', '   ' or a sentinel, and
+-- trimmed otherwise. It is NULL only where the export itself held NULL.
 
 with
 
@@ -25,22 +28,55 @@ timesheets as (
     where exclusion_reason is not null
 ),
 
+-- the raw text of the columns an excluded row is blamed on, by source row
+raw_tickets as (
+    select
+        source_row,
+        {{ adapter.quote(raw_column('tickets', 'ticket_id')) }} as raw_ticket_id
+    from {{ source('servicedesk', 'tickets') }}
+),
+
+raw_comments as (
+    select
+        source_row,
+        {{ adapter.quote(raw_column('comments', 'comment_id')) }} as raw_comment_id,
+        {{ adapter.quote(raw_column('comments', 'ticket_id')) }} as raw_ticket_id
+    from {{ source('servicedesk', 'comments') }}
+),
+
+raw_timesheets as (
+    select
+        source_row,
+        {{ adapter.quote(raw_column('timesheets', 'ticket_id')) }} as raw_ticket_id
+    from {{ source('servicedesk', 'timesheets') }}
+),
+
 unioned as (
     select table_name, source_row, row_key, column_name, raw_value, reason, 'value_nulled' as action
     from values_failed
     union all
-    select 'tickets', source_row, ticket_id, 'ticket_id', ticket_id, exclusion_reason, 'row_excluded'
+    select
+        'tickets', tickets.source_row, tickets.ticket_id, 'ticket_id', raw_tickets.raw_ticket_id,
+        tickets.exclusion_reason, 'row_excluded'
     from tickets
+    inner join raw_tickets on tickets.source_row = raw_tickets.source_row
     union all
     select
-        'comments', source_row, comment_id,
-        case when exclusion_reason in ('missing_key', 'duplicate_key') then 'comment_id' else 'ticket_id' end,
-        case when exclusion_reason in ('missing_key', 'duplicate_key') then comment_id else ticket_id end,
-        exclusion_reason, 'row_excluded'
+        'comments', comments.source_row, comments.comment_id,
+        case when comments.exclusion_reason in ('missing_key', 'duplicate_key') then 'comment_id' else 'ticket_id' end,
+        case
+            when comments.exclusion_reason in ('missing_key', 'duplicate_key') then raw_comments.raw_comment_id
+            else raw_comments.raw_ticket_id
+        end,
+        comments.exclusion_reason, 'row_excluded'
     from comments
+    inner join raw_comments on comments.source_row = raw_comments.source_row
     union all
-    select 'timesheets', source_row, timesheet_id, 'ticket_id', ticket_id, exclusion_reason, 'row_excluded'
+    select
+        'timesheets', timesheets.source_row, timesheets.timesheet_id, 'ticket_id', raw_timesheets.raw_ticket_id,
+        timesheets.exclusion_reason, 'row_excluded'
     from timesheets
+    inner join raw_timesheets on timesheets.source_row = raw_timesheets.source_row
 ),
 
 final as (

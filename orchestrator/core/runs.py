@@ -63,7 +63,10 @@ class Run:
             f.write(redact(json.dumps(record, default=str)) + "\n")
         if not self.quiet and level != "debug":
             prefix = f"[{step}] " if step else ""
-            print(redact(f"{prefix}{message}"), file=sys.stderr, flush=True)
+            try:
+                print(redact(f"{prefix}{message}"), file=sys.stderr, flush=True)
+            except BrokenPipeError:  # the reader of the progress lines went away: the log file keeps them all
+                self.quiet = True
 
     @contextmanager
     def step(self, name: str) -> Iterator[dict[str, Any]]:

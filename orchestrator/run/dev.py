@@ -15,12 +15,13 @@ from typing import Any
 
 from orchestrator.build.gate import build_and_test
 from orchestrator.build.report import warehouse_figures
-from orchestrator.core.errors import GateHalted
+from orchestrator.core.errors import GateHalted, StepFailed
 from orchestrator.core.settings import Settings
 from orchestrator.run import steps
 from orchestrator.run.skeleton import RunContext, RunOutcome, execute
 from orchestrator.source.xlsx import import_folder
 from orchestrator.targets import get_target
+from orchestrator.targets.duckdb import check_warehouse_free
 
 
 def full(source: Path, *, settings: Settings, dbt_vars: dict[str, Any] | None = None,
@@ -43,8 +44,15 @@ def full(source: Path, *, settings: Settings, dbt_vars: dict[str, Any] | None = 
         steps.load_step(run, "load", target, db, report, sum(info.tables.values()))
         try:
             with run.step("build") as rec, run.progress("build", "dbt build", unit="nodes") as bar:
-                build_and_test(run, "build", rec, target, settings, dbt_vars, work_dir=run.run_dir / "dbt",
-                               results_name="run_results.json", on_tests=lambda t: report.update(tests=t), bar=bar)
+                # another process holding the warehouse open: one clear line, not dbt's traceback
+                check_warehouse_free(settings.warehouse)
+                try:
+                    build_and_test(run, "build", rec, target, settings, dbt_vars, work_dir=run.run_dir / "dbt",
+                                   results_name="run_results.json", on_tests=lambda t: report.update(tests=t),
+                                   bar=bar)  # fmt: skip
+                except StepFailed:
+                    check_warehouse_free(settings.warehouse)  # taken between the check and dbt's connection
+                    raise
         except GateHalted:
             try:  # the figures help to see why; best effort, the build may not have reached every mart
                 report["warehouse"] = warehouse_figures(target.query, target.relation_prefix, target.raw_prefix)

@@ -84,8 +84,8 @@ def execute(
     except SdrunError as exc:
         error = exc
     except Exception as exc:  # noqa: BLE001 - an unexpected failure still gets a report and one line
-        run.log(f"unexpected {type(exc).__name__}: {exc}", level="error")
         error = StepFailed(f"unexpected {type(exc).__name__}: {exc}")
+        run.log(f"unexpected {type(exc).__name__}: {exc}", level="error")
     except (KeyboardInterrupt, signals.Terminated) as exc:  # the flow's own cleanup has run (finally blocks)
         error = signals.as_interrupted(exc)
     finally:

@@ -5,22 +5,47 @@ log.jsonl (and, unless quiet, on stderr) and its record in the report.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.core import failpoints
-from orchestrator.core.errors import GateHalted, SourceError
+from orchestrator.core.errors import GateHalted, Interrupted, SourceError
 from orchestrator.core.settings import Settings
 from orchestrator.profile import Thresholds, iter_columns, run_gate
 from orchestrator.run import preflight
 from orchestrator.source.backups import backup_source
-from orchestrator.source.contract import SourceInfo, check_source, expected_tables
+from orchestrator.source.contract import (
+    SQLITE_BUSY_TIMEOUT_S,
+    SourceInfo,
+    check_source,
+    expected_tables,
+    is_locked,
+    source_locked,
+)
 
 if TYPE_CHECKING:
     from orchestrator.core.runs import Run
     from orchestrator.targets import Target
 
 LEVELS = {preflight.PASS: "debug", preflight.WARN: "warning", preflight.FAIL: "error"}
+
+
+@contextmanager
+def reading_source(source: Path) -> Iterator[None]:
+    """Around a step that reads the source: another program's write lock on it, held past the busy
+    timeout (SQLite's 'database is locked', from sqlite3 or DuckDB's sqlite scanner, however wrapped),
+    becomes one clear SourceError naming the file, the lock's holder and the wait (exit 1)."""
+    try:
+        yield
+    except (GateHalted, Interrupted):
+        raise
+    except Exception as exc:
+        if is_locked(exc):
+            raise source_locked(source) from exc
+        raise
 
 
 def preflight_step(run: Run, report: dict[str, Any], source: Path, target_name: str, settings: Settings,
@@ -37,20 +62,41 @@ def preflight_step(run: Run, report: dict[str, Any], source: Path, target_name: 
         doc = preflight.to_json(checks, source, target_name)
         n = doc["counts"]
         run.log(f"preflight: {n['PASS']} passed, {n['WARN']} warning(s), {n['FAIL']} failed", step="preflight", **n)
+        if any(c.status == preflight.FAIL and c.name.startswith("source.") and "database is locked" in c.detail
+               for c in checks):  # fmt: skip
+            raise source_locked(source)
         preflight.raise_on_fail(checks)
         report["preflight"] = doc
         rec["counts"] = n
+
+
+def _stall_bounded(source: Path, update: Callable[[int, int], None]) -> Callable[[int, int], None]:
+    """The backup's progress callback, bounded: SQLite's backup API retries a step that finds the source
+    locked by a writer without end, calling back each time with no page copied; once nothing has moved
+    for SQLITE_BUSY_TIMEOUT_S, the backup stops (it removes its unfinished copy) with the clear error."""
+    seen, since = (0, 0), time.monotonic()
+
+    def on_progress(done: int, total: int) -> None:
+        nonlocal seen, since
+        now = time.monotonic()
+        if (done, total) != seen:
+            seen, since = (done, total), now
+        elif now - since >= SQLITE_BUSY_TIMEOUT_S:
+            raise source_locked(source)
+        update(done, total)
+
+    return on_progress
 
 
 def backup_step(run: Run, report: dict[str, Any], step: str, source: Path, settings: Settings, *,
                 source_sha256: str | None = None) -> None:
     """Step `step`: back the source up (or reuse a verified backup of the same SHA-256);
     report[step] gets its summary."""
-    with run.step(step) as rec:
+    with run.step(step) as rec, reading_source(source):
         with run.progress(step, "backup", unit="bytes") as bar:
             backup, made = backup_source(
                 source, settings.backups_dir, source_sha256=source_sha256, reuse=True,
-                progress=lambda done, total: bar.update(done, total),
+                progress=_stall_bounded(source, lambda done, total: bar.update(done, total)),
             )  # fmt: skip
         m = backup.manifest
         if made:
@@ -68,7 +114,7 @@ def check_step(run: Run, source: Path, *, refuse_empty: bool) -> SourceInfo:
     """Step `check`: the source is a readable SQLite export with the expected tables and columns.
     `refuse_empty`: an export whose every table is empty (an export that failed, or the wrong file)
     halts the run, so that the dashboards do not go blank."""
-    with run.step("check") as rec:
+    with run.step("check") as rec, reading_source(source):
         info = check_source(source)
         rec["tables"] = info.tables
         if info.extra_columns:
@@ -84,7 +130,7 @@ def profile_step(run: Run, db: Path, report: dict[str, Any], dbt_vars: dict[str,
     """Gate 1: profile every value before anything is loaded; the breaker raises GateHalted (exit 3).
     Writes runs/<run_id>/profile.json and profile.html; report["profile"] gets the score and trips."""
     day_first = (dbt_vars or {}).get("day_first")
-    with run.step("profile") as rec:
+    with run.step("profile") as rec, reading_source(db):
         try:
             prof = run_gate(db, run.run_dir, Thresholds.from_env(),
                             day_first=None if day_first is None else bool(day_first))  # fmt: skip
@@ -126,7 +172,8 @@ def load_step(run: Run, step: str, target: Target, source: Path, report: dict[st
               total_rows: int) -> dict[str, int]:
     """Step `step`: the raw load into `target`, with the profile's day/month decisions beside it.
     Each copied table is logged (and is a failpoint, `<step>:<table>`). Returns the rows per table."""
-    with run.step(step) as rec, run.progress(step, "load raw", total=total_rows, unit="rows") as bar:
+    with (run.step(step) as rec, reading_source(source),
+          run.progress(step, "load raw", total=total_rows, unit="rows") as bar):
         def copied(table: str, rows: int) -> None:
             bar.advance(rows)
             run.log(f"copied {table}: {rows:,} rows", step=step, table=table, rows=rows)

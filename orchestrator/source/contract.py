@@ -10,6 +10,7 @@ The source is only ever opened read-only.
 from __future__ import annotations
 
 import hashlib
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from orchestrator.core.settings import PROJECT_DIR
 
 SOURCES_YML = PROJECT_DIR / "models" / "staging" / "servicedesk" / "_servicedesk__sources.yml"
 SQLITE_MAGIC = b"SQLite format 3\x00"
+HISTORY_LEDGER = "imports"  # a history's own ledger of the exports merged into it (source/history.py)
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,70 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+# How long a read of the source waits for another program's write lock on it (SQLite's busy timeout),
+# in seconds. DuckDB's sqlite scanner (source/read.py) waits as long: its own busy timeout is 5s.
+SQLITE_BUSY_TIMEOUT_S = 5
+
+
 def connect_readonly(path: Path) -> sqlite3.Connection:
-    """Open a SQLite file read-only (no journal, no WAL files written next to it)."""
-    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    """Open a SQLite file read-only (no journal, no WAL files written next to it). A read waits at most
+    SQLITE_BUSY_TIMEOUT_S for a writer's lock, then fails with 'database is locked' (see source_locked)."""
+    return sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=SQLITE_BUSY_TIMEOUT_S)
+
+
+def is_locked(exc: BaseException) -> bool:
+    """True when `exc` (or an exception it was raised from) is SQLite's 'database is locked': another
+    program holds a write lock on the file past the busy timeout (sqlite3 and DuckDB's sqlite scanner)."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if "database is locked" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def lock_holders(path: Path) -> list[str]:
+    """Who holds a lock on `path`, from the kernel's lock table (Linux /proc/locks; SQLite locks with
+    POSIX advisory locks): 'PID 123 (python3)', writers first, this process left out. Best effort:
+    empty where the table cannot be read."""
+    try:
+        st = Path(path).stat()
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return []
+    wanted = (os.major(st.st_dev), os.minor(st.st_dev), st.st_ino)
+    holders: dict[int, bool] = {}  # pid -> holds a write lock
+    for line in table.splitlines():
+        fields = line.split()
+        if "->" in fields:  # a process waiting for the lock, not holding it
+            continue
+        try:
+            kind, pid, (maj, mnr, ino) = fields[3], int(fields[4]), fields[5].split(":")
+            where = (int(maj, 16), int(mnr, 16), int(ino))
+        except (IndexError, ValueError):
+            continue
+        if where == wanted and pid > 0 and pid != os.getpid():
+            holders[pid] = holders.get(pid, False) or kind == "WRITE"
+    out = []
+    for pid in sorted(holders, key=lambda p: (not holders[p], p)):
+        try:
+            name = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            name = ""
+        out.append(f"PID {pid}" + (f" ({name})" if name else ""))
+    return out
+
+
+def source_locked(path: Path) -> SourceError:
+    """The one line for a source that another program is writing: who holds it, how long sdrun waited,
+    and that the source was only read (exit 1)."""
+    holders = lock_holders(path)
+    who = f"held by {', '.join(holders)}" if holders else "held by another program"
+    return SourceError(
+        f"{path}: the source is locked by a program writing it ({who}); gave up after waiting "
+        f"{SQLITE_BUSY_TIMEOUT_S}s (SQLite busy timeout). sdrun only reads the source and did not change it: "
+        "let the writer finish (or close it), then run again"
+    )
 
 
 def check_sqlite_file(path: Path) -> int:
@@ -175,7 +238,7 @@ def inspect_schema(con: sqlite3.Connection) -> SchemaFindings:
         found.tables[spec.name] = con.execute(f"select count(*) from {quote_ident(spec.name)}").fetchone()[0]
     if missing_tables:
         found.problems.insert(0, f"missing table(s) {', '.join(missing_tables)}")
-    found.extra_tables = sorted(present - {s.name for s in specs})
+    found.extra_tables = sorted(present - {s.name for s in specs} - {HISTORY_LEDGER})
     return found
 
 
@@ -192,6 +255,8 @@ def check_source(path: Path) -> SourceInfo:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
+        if is_locked(exc):
+            raise source_locked(path) from exc
         raise SourceError(f"{path}: unreadable SQLite database ({exc})") from exc
     if found.problems:
         raise SourceError(f"{path}: " + "; ".join(found.problems))

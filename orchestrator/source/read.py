@@ -15,13 +15,13 @@ from orchestrator.source.contract import quote_ident
 
 
 def attach_source(con: duckdb.DuckDBPyConnection, source: Path, alias: str = "src") -> None:
-    """Attach the SQLite source read-only with every column read as text."""
+    """Attach the SQLite source read-only with every column read as text. A read waits at most 5s for
+    another program's write lock (the sqlite scanner's busy timeout, as SQLITE_BUSY_TIMEOUT_S), then
+    fails with 'database is locked' (contract.is_locked; run/steps.py makes it one clear line)."""
     extensions.load(con, "sqlite_scanner")
     con.execute("SET sqlite_all_varchar = true")
     path = str(Path(source).resolve()).replace("'", "''")
     con.execute(f"ATTACH '{path}' AS {alias} (TYPE sqlite, READ_ONLY)")
-
-
 
 
 def source_select(con: duckdb.DuckDBPyConnection, table: str, alias: str = "src") -> str:

@@ -7,6 +7,7 @@ data whole.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 import duckdb
 
 from orchestrator.core import health
+from orchestrator.core.errors import EnvironmentProblem
 from orchestrator.core.settings import duckdb_memory_limit
 from orchestrator.source.contract import expected_tables
 from orchestrator.source.read import attach_source, source_select
@@ -53,7 +55,7 @@ class DuckDBTarget:
         return {}  # the raw schema is the sources' default
 
     def query(self, sql: str) -> Sequence[Sequence[Any]]:
-        con = duckdb.connect(str(self.warehouse), read_only=True)
+        con = connect_warehouse(self.warehouse, read_only=True)
         try:
             return con.execute(sql).fetchall()
         finally:
@@ -61,6 +63,40 @@ class DuckDBTarget:
 
     def describe(self) -> str:
         return f"DuckDB {self.warehouse}"
+
+
+def warehouse_locked(warehouse: Path, exc: BaseException) -> EnvironmentProblem:
+    """The one line for a warehouse another process holds open: DuckDB's lock error names the holder's
+    program and PID (exit 1). DuckDB does not wait for a file lock, and neither does sdrun."""
+    m = re.search(r"[Cc]onflicting lock is held in (.*?) \(PID (\d+)\)", str(exc))
+    who = f"PID {m.group(2)} ({m.group(1)})" if m else "another process"
+    return EnvironmentProblem(
+        f"{warehouse}: the dev warehouse is held open by {who}; while a process has a DuckDB file open "
+        "for writing no other can open it, and sdrun does not wait for it: close that program (a DuckDB "
+        "shell, a notebook, a BI tool, another sdrun run), then run again"
+    )
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+def connect_warehouse(warehouse: Path, *, read_only: bool = False,
+                      config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """A connection to the dev warehouse; another process holding the file is one clear error."""
+    try:
+        return duckdb.connect(str(warehouse), read_only=read_only, config=config or {})
+    except duckdb.IOException as exc:
+        if _is_lock_conflict(exc):
+            raise warehouse_locked(warehouse, exc) from exc
+        raise
+
+
+def check_warehouse_free(warehouse: Path) -> None:
+    """Raise the clear EnvironmentProblem when another process holds the warehouse open (dbt is about
+    to open it, or just failed to): the file is opened and closed at once, no query is run."""
+    if warehouse.is_file():
+        connect_warehouse(warehouse).close()
 
 
 def load_raw_duckdb(
@@ -73,8 +109,8 @@ def load_raw_duckdb(
     when free disk or memory runs low: the transaction rolls back and ResourceLow is raised."""
     raw = SchemaSet.live().raw
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(
-        str(warehouse), config={"memory_limit": duckdb_memory_limit(), "preserve_insertion_order": False}
+    con = connect_warehouse(
+        warehouse, config={"memory_limit": duckdb_memory_limit(), "preserve_insertion_order": False}
     )
     try:
         attach_source(con, source)
