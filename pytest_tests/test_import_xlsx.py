@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+import struct
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 import duckdb
 import pytest
@@ -215,3 +220,354 @@ def test_prod_takes_an_imported_file_not_a_folder(tmp_path: Path) -> None:
     folder = minimal_folder(tmp_path / "xlsx")
     res = sdrun("full", "--source", str(folder), "--target", "prod", home=tmp_path)
     assert res.returncode == 2 and "sdrun import --from" in res.stderr
+
+
+# ------------------------------------------------------------------------------------------------
+# Refused, never guessed (issue 15, cases 9 and 10): each test names what today's code did with it
+# ------------------------------------------------------------------------------------------------
+
+MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+CT_MAIN = "application/vnd.openxmlformats-officedocument.spreadsheetml"
+
+
+@dataclass(frozen=True)
+class Xml:
+    """A cell written as raw XML, `{r}` standing for its reference (for forms openpyxl cannot write)."""
+
+    xml: str
+
+
+def raw_xlsx(path: Path, rows: list[list[Any]], *, shared: list[str] | None = None, tail: str = "") -> Path:
+    """A workbook written the way Excel writes one, part by part: text cells as shared strings when
+    `shared` is given (the table starts with those strings), else inline strings; numbers as `<v>`;
+    `Xml` cells verbatim; `tail` after `</sheetData>` (e.g. `<mergeCells>`)."""
+    table = list(shared) if shared is not None else None
+    index = {s: i for i, s in enumerate(table or [])}
+
+    def cell(ref: str, value: Any) -> str:
+        if isinstance(value, Xml):
+            return value.xml.format(r=ref)
+        if isinstance(value, int | float):
+            return f'<c r="{ref}"><v>{value}</v></c>'
+        if table is not None:
+            if value not in index:
+                index[value] = len(table)
+                table.append(value)
+            return f'<c r="{ref}" t="s"><v>{index[value]}</v></c>'
+        return f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{escape(value)}</t></is></c>'
+
+    from openpyxl.utils import get_column_letter
+
+    data = "".join(
+        f'<row r="{n}">'
+        + "".join(cell(f"{get_column_letter(i)}{n}", v) for i, v in enumerate(row, 1) if v is not None)
+        + "</row>"
+        for n, row in enumerate(rows, 1)
+    )
+    parts = {
+        "[Content_Types].xml": (
+            '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+            '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+            '<Default Extension="xml" ContentType="application/xml"/>'
+            f'<Override PartName="/xl/workbook.xml" ContentType="{CT_MAIN}.sheet.main+xml"/>'
+            f'<Override PartName="/xl/worksheets/sheet1.xml" ContentType="{CT_MAIN}.worksheet+xml"/>'
+            f'<Override PartName="/xl/styles.xml" ContentType="{CT_MAIN}.styles+xml"/>'
+            + (f'<Override PartName="/xl/sharedStrings.xml" ContentType="{CT_MAIN}.sharedStrings+xml"/>'
+               if table is not None else "")
+            + "</Types>"
+        ),
+        "_rels/.rels": (
+            f'<Relationships xmlns="{PKG_REL_NS}"><Relationship Id="rId1" '
+            f'Type="{REL_NS}/officeDocument" Target="xl/workbook.xml"/></Relationships>'
+        ),
+        "xl/workbook.xml": (
+            f'<workbook xmlns="{MAIN_NS}" xmlns:r="{REL_NS}"><sheets>'
+            '<sheet name="Tickets" sheetId="1" r:id="rId1"/></sheets></workbook>'
+        ),
+        "xl/_rels/workbook.xml.rels": (
+            f'<Relationships xmlns="{PKG_REL_NS}">'
+            f'<Relationship Id="rId1" Type="{REL_NS}/worksheet" Target="worksheets/sheet1.xml"/>'
+            f'<Relationship Id="rId2" Type="{REL_NS}/styles" Target="styles.xml"/>'
+            + (f'<Relationship Id="rId3" Type="{REL_NS}/sharedStrings" Target="sharedStrings.xml"/>'
+               if table is not None else "")
+            + "</Relationships>"
+        ),
+        "xl/styles.xml": (
+            f'<styleSheet xmlns="{MAIN_NS}"><fonts count="1"><font/></fonts>'
+            '<fills count="1"><fill><patternFill patternType="none"/></fill></fills>'
+            '<borders count="1"><border/></borders><cellStyleXfs count="1"><xf/></cellStyleXfs>'
+            '<cellXfs count="1"><xf numFmtId="0" xfId="0"/></cellXfs>'
+            '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>'
+        ),
+        "xl/worksheets/sheet1.xml": f'<worksheet xmlns="{MAIN_NS}"><sheetData>{data}</sheetData>{tail}</worksheet>',
+    }  # fmt: skip
+    if table is not None:
+        parts["xl/sharedStrings.xml"] = (
+            f'<sst xmlns="{MAIN_NS}" uniqueCount="{len(table)}">'
+            + "".join(f'<si><t xml:space="preserve">{escape(s)}</t></si>' for s in table)
+            + "</sst>"
+        )
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, text in parts.items():
+            z.writestr(name, '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n' + text)
+    return path
+
+
+def ticket_row(n: int, **over: Any) -> list[Any]:
+    """The 12 reference cells of one ticket, `over` by column name."""
+    row = dict(zip(columns("tickets"), [
+        f"T{n}", f"Ticket {n}", "Open", "P3", "Software", "Service Desk", "Ann", "2025-05-20 08:00:00",
+        None, None, None, "Yes",
+    ], strict=True))  # fmt: skip
+    row.update(over)
+    return list(row.values())
+
+
+def import_tickets(tmp_path: Path, tickets: Path, env: dict[str, str] | None = None) -> tuple[Any, Path]:
+    """`sdrun import` of `tickets` with the minimal comments and timesheets workbooks."""
+    folder = minimal_folder(tmp_path / "xlsx")
+    out = tmp_path / "source.db"
+    res = sdrun("import", "--from", str(folder), "--tickets", str(tickets), "--out", str(out), home=tmp_path, env=env)
+    return res, out
+
+
+def refusal(res: Any, out: Path) -> str:
+    """The one `Error:` line of an import refused with exit 1 that wrote nothing, not even its temporary."""
+    assert res.returncode == 1, res.stdout + res.stderr
+    err = res.stderr.strip()
+    assert err.startswith("Error: ") and err.count("\n") == 0, err
+    assert not out.exists() and not list(out.parent.glob(f".{out.name}.*")), "the output or its temporary is left"
+    return err
+
+
+def landed(res: Any, out: Path, column: str = "*") -> list[tuple[Any, ...]]:
+    assert res.returncode == 0, res.stdout + res.stderr
+    con = sqlite3.connect(out)
+    try:
+        return con.execute(f"select {column} from tickets order by rowid").fetchall()
+    finally:
+        con.close()
+
+
+def test_a_repeated_header_row_is_refused(tmp_path: Path) -> None:
+    """Today: the repeated header lands as a ticket whose id is 'TKT-Ticket ID', exit 0."""
+    names = columns("tickets")
+    again = [f" {c.upper()}  " for c in names]  # normalised as header matching does: trimmed, any case
+    moved = names[6:] + names[:6]  # a second export with its columns in another order
+    older = names[:8]  # above the header: an older export's header (8 of the 12 names)
+    rows = [older, [], names, ticket_row(1), ticket_row(2), again, ticket_row(3), moved, ticket_row(4)]
+    res, out = import_tickets(tmp_path, write_workbook(tmp_path / "t.xlsx", rows, sheet="Tickets"))
+    err = refusal(res, out)
+    assert "t.xlsx [Tickets]: rows 1, 6, 8 repeat the header row (row 3)" in err, err
+    assert "12 of the 12 column names" in err and "remove them" in err
+
+    # a ticket may hold a column name or two; a row is a header only with at least half of them
+    odd = ticket_row(2, **{"TKT-Title": "TKT-Status", "TKT-Category": " tkt-team ", "TKT-Team": "TKT-Title"})
+    rows = [names, ticket_row(1), odd, ticket_row(3, **{"TKT-Ticket ID": "TKT-Ticket ID"})]
+    res, out = import_tickets(tmp_path / "ok", write_workbook(tmp_path / "ok.xlsx", rows))
+    assert landed(res, out, '"TKT-Ticket ID", "TKT-Title"') == [("T1", "Ticket 1"), ("T2", "TKT-Status"),
+                                                                ("TKT-Ticket ID", "Ticket 3")]  # fmt: skip
+
+
+def test_formulas_without_a_cached_value_are_refused(tmp_path: Path) -> None:
+    """openpyxl writes formulas with no cached value (`<f>…</f><v/>`). Today: they land as NULL, exit 0."""
+    names = columns("tickets")
+    rows = [[*names, "Remarks"]]
+    for n in range(1, 13):
+        rows.append([*ticket_row(n, **{"TKT-SLA Met": f'=IF(H{n + 1}<>"","Yes","No")'}), f"=LEN(B{n + 1})"])
+    rows.insert(5, ["=1+1"])  # a formula in a landed column of a row otherwise blank
+    res, out = import_tickets(tmp_path, write_workbook(tmp_path / "f.xlsx", rows, sheet="Tickets"))
+    err = refusal(res, out)
+    assert "f.xlsx [Tickets]: formula cells without a cached value (L2, L3, L4, L5, A6, ... 13 in all): " in err, err
+    assert "open and save the workbook in Excel or LibreOffice so the values are stored, or paste values" in err
+    assert "M2" not in err  # an extra column (not landed) may hold formulas
+
+
+def test_formula_cells_land_their_cached_value(tmp_path: Path) -> None:
+    """As Excel and LibreOffice write formulas: the cached value lands (numbers, text, '' from a formula
+    giving "", booleans, error values as their text), shared formulas included. A shared formula's
+    cell with no cached value is refused (today: NULL, exit 0)."""
+    names = columns("tickets")
+    k, l_ = names.index("TKT-Closed Time"), names.index("TKT-SLA Met")
+
+    def row(n: int, closed: Xml, sla: Xml) -> list[Any]:
+        cells = ticket_row(n)
+        cells[k], cells[l_] = closed, sla
+        return cells
+
+    rows = [
+        names,
+        row(1, Xml('<c r="{r}"><f t="shared" ref="K2:K6" si="0">H2+1</f><v>45800.5</v></c>'),
+            Xml('<c r="{r}" t="str"><f>IF(K2&gt;0,"Yes","No")</f><v>Yes</v></c>')),
+        row(2, Xml('<c r="{r}"><f t="shared" si="0"/><v>45801</v></c>'),
+            Xml('<c r="{r}" t="str"><f>""</f><v></v></c>')),
+        row(3, Xml('<c r="{r}"><f t="shared" si="0"/><v>7</v></c>'),
+            Xml('<c r="{r}" t="e"><f>VLOOKUP(A4,X:Y,2,0)</f><v>#N/A</v></c>')),
+        row(4, Xml('<c r="{r}"><f t="shared" si="0"/><v>0</v></c>'),
+            Xml('<c r="{r}" t="b"><f>K5=0</f><v>1</v></c>')),
+        row(5, Xml('<c r="{r}" t="e"><v>#REF!</v></c>'), Xml('<c r="{r}" t="str"><f>"No"</f><v>No</v></c>')),
+    ]  # fmt: skip
+    res, out = import_tickets(tmp_path, raw_xlsx(tmp_path / "cached.xlsx", rows, shared=[]))
+    assert landed(res, out, '"TKT-Closed Time", "TKT-SLA Met"') == [
+        ("45800.5", "Yes"), ("45801", ""), ("7", "#N/A"), ("0", "TRUE"), ("#REF!", "No"),
+    ]  # fmt: skip
+
+    rows.append(row(6, Xml('<c r="{r}"><f t="shared" si="0"/></c>'), Xml('<c r="{r}" t="str"><v>No</v></c>')))
+    res, out = import_tickets(tmp_path / "uncached", raw_xlsx(tmp_path / "uncached.xlsx", rows, shared=[]))
+    err = refusal(res, out)
+    assert "uncached.xlsx [Tickets]: a formula cell without a cached value (K7): open and save" in err, err
+
+
+def test_merged_cells_in_the_data_are_refused(tmp_path: Path) -> None:
+    """openpyxl's merge_cells, as a person merges cells in Excel. Today: B5 and B6 land as NULL, exit 0.
+    A merged title above the header, and merges in a column that is not landed, are fine."""
+
+    def workbook(path: Path, merges: list[str]) -> Path:
+        wb = Workbook()
+        ws = wb.active
+        ws.title = "Tickets"
+        ws.append(["Service desk export, May 2025"])
+        ws.append([*columns("tickets"), "Remarks"])
+        for n in range(1, 7):
+            ws.append([*ticket_row(n), "see B" if n == 1 else None])
+        for rng in ["A1:F1", "M3:M5", *merges]:
+            ws.merge_cells(rng)
+        wb.save(path)
+        return path
+
+    res, out = import_tickets(tmp_path, workbook(tmp_path / "m.xlsx", ["B4:B6", "C8:D8"]))
+    err = refusal(res, out)
+    assert "m.xlsx [Tickets]: merged cells B4:B6, C8:D8 in the data (columns B 'TKT-Title', C 'TKT-Status', " in err
+    assert "D 'TKT-Priority'): a merged range holds its value in its first cell only" in err, err
+    assert "A1:F1" not in err and "M3" not in err
+
+    res, out = import_tickets(tmp_path / "ok", workbook(tmp_path / "ok.xlsx", []))
+    assert [r[0] for r in landed(res, out, '"TKT-Title"')] == [f"Ticket {n}" for n in range(1, 7)]
+
+
+def test_a_duplicated_reference_header_is_refused(tmp_path: Path) -> None:
+    """Today: the second 'TKT-Status' column (M) is dropped without a word, exit 0."""
+    names = columns("tickets")
+    rows = [[*names, " tkt-status", "Remarks"], [*ticket_row(1), "Closed", "x"]]
+    res, out = import_tickets(tmp_path, write_workbook(tmp_path / "d.xlsx", rows, sheet="Tickets"))
+    err = refusal(res, out)
+    assert "d.xlsx [Tickets] (header on row 1): columns C and M are both headed 'TKT-Status': only one" in err, err
+
+    rows = [[*names, "Remarks", "remarks"], [*ticket_row(1), "x", "y"]]  # extra columns are not landed
+    res, out = import_tickets(tmp_path / "ok", write_workbook(tmp_path / "ok.xlsx", rows))
+    assert landed(res, out, '"TKT-Status"') == [("Open",)]
+    assert "extra columns not landed: 'Remarks', 'remarks'" in res.stdout
+
+
+def test_a_cell_text_over_excels_limit_is_refused(tmp_path: Path) -> None:
+    """Excel keeps at most 32,767 characters in a cell. Today: a longer string lands (and one of 2 GB
+    ends in MemoryError)."""
+    names = columns("tickets")
+    at_limit, escaped = "x" * 32_767, "_x000D_\n" * 4_000 + "y" * 24_767  # Excel counts an escape as one
+    rows = [names, ticket_row(1, **{"TKT-Title": at_limit}), ticket_row(2, **{"TKT-Title": escaped})]
+    res, out = import_tickets(tmp_path, raw_xlsx(tmp_path / "ok.xlsx", rows, shared=["pad"]))
+    assert landed(res, out, 'length("TKT-Title")') == [(32_767,), (len(escaped),)]
+
+    rows.append(ticket_row(3, **{"TKT-Title": "z" * 32_768}))
+    book = raw_xlsx(tmp_path / "long_shared.xlsx", rows, shared=["pad"])
+    with zipfile.ZipFile(book) as z:
+        table = [si.findtext(f"{{{MAIN_NS}}}t") or "" for si in ElementTree.fromstring(z.read("xl/sharedStrings.xml"))]
+    index = table.index("z" * 32_768)
+    err = refusal(*import_tickets(tmp_path / "s", book))
+    assert f"long_shared.xlsx: xl/sharedStrings.xml: shared string {index} (counted from 0" in err, err
+    assert "holds more than 32,767 characters, the most Excel keeps in a cell" in err
+
+    rows[-1] = ticket_row(3, **{"TKT-Title": "z" * 40_000})
+    res, out = import_tickets(tmp_path / "i", raw_xlsx(tmp_path / "long_inline.xlsx", rows))
+    err = refusal(res, out)
+    assert "long_inline.xlsx [Tickets]: cell B4 holds more than 32,767 characters" in err, err
+
+
+def test_the_shared_strings_budget(tmp_path: Path) -> None:
+    """SDRUN_XLSX_MAX_MB bounds the memory of a workbook's shared strings. Today: no bound (5 million
+    short strings in a 266 KB workbook took 826 MB)."""
+    names = columns("tickets")
+    padding = [f"unused string {i:08d}" for i in range(50_000)]  # 1.3 MB of text, 0.4 MB of offsets
+    book = raw_xlsx(tmp_path / "big.xlsx", [names, ticket_row(1)], shared=padding)
+    res, out = import_tickets(tmp_path / "small", book, env={"SDRUN_XLSX_MAX_MB": "1"})
+    err = refusal(res, out)
+    assert "big.xlsx: its shared strings take more than 1 MB of memory" in err, err
+    assert "the bound SDRUN_XLSX_MAX_MB sets; raise SDRUN_XLSX_MAX_MB if the workbook is genuine" in err
+
+    res, out = import_tickets(tmp_path / "default", book)
+    assert landed(res, out, '"TKT-Title"') == [("Ticket 1",)]
+
+    res, out = import_tickets(tmp_path / "bad", book, env={"SDRUN_XLSX_MAX_MB": "lots"})
+    assert res.returncode == 2 and "SDRUN_XLSX_MAX_MB='lots'" in res.stderr
+
+
+def declare_size(path: Path, member: str, size: int) -> None:
+    """Make the zip declare `size` bytes uncompressed for `member` (local header and central directory)."""
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as z:
+        offset = z.getinfo(member).header_offset
+    struct.pack_into("<I", data, offset + 22, size)
+    pos = data.find(b"PK\x01\x02")
+    while pos >= 0:
+        name_len = struct.unpack_from("<H", data, pos + 28)[0]
+        if data[pos + 46 : pos + 46 + name_len] == member.encode():
+            struct.pack_into("<I", data, pos + 24, size)
+            break
+        pos = data.find(b"PK\x01\x02", pos + 4)
+    path.write_bytes(data)
+
+
+def test_xml_parts_are_bounded_by_their_declared_and_real_size(tmp_path: Path) -> None:
+    """SDRUN_XLSX_MAX_XML_MB bounds a sheet's (and the shared strings') XML, by the size the zip
+    declares. Today: no bound; a zip declaring 100 MB for a 2 KB sheet is read as if nothing were amiss."""
+    rows = [columns("tickets"), ticket_row(1)]
+    book = raw_xlsx(tmp_path / "declared.xlsx", rows)
+    declare_size(book, "xl/worksheets/sheet1.xml", 100 * 2**20)
+    res, out = import_tickets(tmp_path / "declared", book, env={"SDRUN_XLSX_MAX_XML_MB": "64"})
+    err = refusal(res, out)
+    assert "declared.xlsx: xl/worksheets/sheet1.xml expands to 100.0 MB (as the zip declares), over the 64 MB " in err
+    assert "bound SDRUN_XLSX_MAX_XML_MB sets" in err, err
+
+    # declaring less than it holds: zipfile stops at the declared size and its CRC check fails
+    book = raw_xlsx(tmp_path / "less.xlsx", rows)
+    declare_size(book, "xl/worksheets/sheet1.xml", 100)
+    err = refusal(*import_tickets(tmp_path / "less", book))
+    assert "less.xlsx: unreadable XLSX workbook (BadZipFile: Bad CRC-32 for file 'xl/worksheets/sheet1.xml')" in err
+
+
+def test_a_stream_longer_than_declared_is_refused(tmp_path: Path) -> None:
+    """Bytes are counted as they stream: a reader returning more than the zip declares is refused
+    (Python's zipfile stops at the declared size; this guards the count itself)."""
+    from orchestrator.core.errors import SourceError
+    from orchestrator.source import xlsx
+
+    book = raw_xlsx(tmp_path / "t.xlsx", [columns("tickets"), ticket_row(1)])
+    with zipfile.ZipFile(book) as z:
+        info = z.getinfo("xl/worksheets/sheet1.xml")
+        real = z.open  # a zip member that yields one more byte than its entry declares
+
+        def longer(name: Any, *a: Any, **kw: Any) -> Any:
+            import io
+
+            return io.BytesIO(real(name, *a, **kw).read() + b" ")
+
+        z.open = longer  # type: ignore[method-assign]
+        with pytest.raises(SourceError, match=r"holds more than the [0-9,]+ bytes its zip entry declares"):
+            list(xlsx._stream(z, info.filename, book, 64))
+
+
+@pytest.mark.parametrize(
+    ("cell", "message"),
+    [
+        (Xml('<c r="{r}" t="s"><v>-1</v></c>'), "cell B2 refers to shared string -1, but the workbook has "),
+        (Xml('<c r="XFE2"><v>1</v></c>'), "cell reference 'XFE2' is not an Excel cell (columns A to XFD)"),
+    ],
+    ids=["negative-shared-string", "beyond-XFD"],
+)
+def test_damaged_cell_references_are_refused(tmp_path: Path, cell: Xml, message: str) -> None:
+    """Today: a shared string -1 lands the table's last string, and a cell beyond XFD is read on."""
+    rows = [columns("tickets"), ticket_row(1, **{"TKT-Title": cell})]
+    res, out = import_tickets(tmp_path, raw_xlsx(tmp_path / "ref.xlsx", rows, shared=["last"]))
+    assert f"ref.xlsx [Tickets]: {message}" in refusal(res, out)

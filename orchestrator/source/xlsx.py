@@ -10,7 +10,7 @@ What lands, and how:
   names (models/staging/servicedesk/_servicedesk__sources.yml), so title rows above it are skipped.
   Names match after trimming and collapsing whitespace, case-insensitively; the SQLite columns get
   the reference spelling. A missing (or renamed) column is an error naming it; extra columns are
-  reported and not landed.
+  reported and not landed. The "landed columns" below are the header's reference columns.
 - Values: an Excel date cell becomes ISO text, `YYYY-MM-DD HH:MM:SS` (`.fff` when it has
   milliseconds), or `YYYY-MM-DD` when its number format shows no time; a number becomes its text
   (`2`, `1.5`); TRUE/FALSE cells become `TRUE`/`FALSE`; text cells are kept exactly as they are,
@@ -18,12 +18,51 @@ What lands, and how:
   cell holding the empty string is ''. Rows with no value in any reference column (blank rows) are
   skipped. Every column is declared TEXT, and a row's SQLite rowid is its position among the landed
   rows (1, 2, ...), in sheet order.
+- A formula cell lands its cached value, the result Excel or LibreOffice stored when saving it
+  (shared and array formulas alike); `t="str"` with an empty cached value is the empty string ''.
+  An error value (`#N/A`, `#REF!`, ...; `t="e"`, typed or computed) lands as its text: it is what
+  the cell shows, not a guess, and Excel stores a typed `#N/A` the same way; dbt's cleaning then
+  treats it as any text (`#N/A` and `#N/B` are sentinels, nulled and recorded in audit_changes; in a
+  date or number column any other error text is quarantined).
+
+Refused, with one SourceError (exit 1) naming the file, the sheet and the cells, rows or ranges,
+and nothing written (the checks that need the whole sheet run to its end, then the import fails):
+
+- a formula cell in a landed column below the header with no cached value (openpyxl and other
+  libraries write formulas so: `<f>` with no or an empty `<v>`): the value exists only once a
+  spreadsheet program computes it, and landing NULL would be a guess;
+- a merged range (`<mergeCells>`) reaching below the header row in a landed column: only its first
+  cell holds the value, the other rows would land NULL. Merges above the header (title rows), in
+  the header row, or in extra columns only are fine;
+- a repeated header: a row other than the header row in which at least half (rounded up) of the
+  landed cells hold a reference column name, normalised as header matching does. It catches a
+  header repeated by two exports pasted one under the other, also with columns moved, and a data
+  row cannot hold that many column names;
+- two header cells naming the same reference column (the second would be dropped); duplicates
+  among extra columns are not landed, so they are no error.
+
+Bounds (a small zip can expand to gigabytes; each is an error naming the file, the bound and its
+variable, or the fixed limit):
+
+- a cell's text (a shared string, an inline string, a `<v>`) of more than 32,767 characters,
+  Excel's limit per cell (an `_xHHHH_` escape counts as one character): Excel does not write it;
+- the shared-strings table, read here as it streams (expat) and packed as UTF-8 with an 8-byte
+  offset per string: at most `SDRUN_XLSX_MAX_MB` (default 512) MB of memory;
+- a sheet or the shared-strings part: at most `SDRUN_XLSX_MAX_XML_MB` (default 4096) MB of XML,
+  checked against the size the zip declares and counted while streaming (the zip may lie; Python's
+  zipfile also stops at the declared size, and its CRC check fails on a lie);
+- the parts openpyxl reads whole (content types, relationships, workbook, styles): 64 MB each, a
+  fixed bound (Excel writes them in a few MB at most); external links are not read;
+- a cell reference beyond column XFD (16,384), Excel's last. Below the header a row keeps only its
+  cells up to the last landed column, so a value in column XFD costs nothing (the header is found
+  while the sheet is parsed, before any later row is kept).
 
 Streaming: each sheet's XML is parsed with expat as it is read from the archive, 1 MiB at a time,
-and rows are inserted in batches, so memory does not grow with the number of rows (the workbook's
-shared-strings table is held in memory, as every XLSX reader must). openpyxl reads the workbook's
-metadata (sheets, shared strings, number formats, 1900/1904 calendar); its own read-only sheets
-were 3-4 times slower and scan a whole sheet on opening when it lacks a <dimension>. DuckDB's excel
+and rows are inserted in batches, so memory does not grow with the number of rows; the one table
+held is the workbook's shared strings (bounded as above). openpyxl reads the workbook's metadata
+(sheets, number formats, 1900/1904 calendar); its own read-only sheets were 3-4 times slower and
+scan a whole sheet on opening when it lacks a <dimension>, and its shared-strings reader holds one
+Python string per entry (a 266 KB workbook of 5 million short strings took 826 MB). DuckDB's excel
 extension (`read_xlsx`) is faster still, but reading all columns as text it returns date cells as
 serial numbers that cannot be told from numbers typed in, and typed, one text date in a date column
 fails the whole read.
@@ -36,10 +75,15 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import math
+import os
+import re
 import sqlite3
 import time
 import zipfile
-from collections.abc import Iterator, Sequence
+import zlib
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +96,18 @@ HEADER_SCAN_ROWS = 30
 BATCH = 5000
 TEXT_TYPES = frozenset({"s", "inlineStr", "str"})
 PATTERNS = {"tickets": "tickets*.xlsx", "comments": "comments*.xlsx", "timesheets": "timesheets*.xlsx"}
+
+MB = 1 << 20
+CHUNK = 1 << 20  # bytes of XML read from the archive and fed to expat at a time
+MAX_CELL_CHARS = 32_767  # Excel's limit on the characters of one cell
+_MAX_RAW_CELL_CHARS = 7 * MAX_CELL_CHARS  # the same as XML text: each character an `_xHHHH_` escape at most
+_ESCAPE = re.compile(r"_x[0-9A-Fa-f]{4}_")
+_WHITESPACE_RUN = re.compile(r"\s\s")  # \s is what str.split() splits on
+MAX_COLUMN = 16_384  # XFD
+MAX_MB_VAR, DEFAULT_MAX_MB = "SDRUN_XLSX_MAX_MB", 512.0
+MAX_XML_MB_VAR, DEFAULT_MAX_XML_MB = "SDRUN_XLSX_MAX_XML_MB", 4096.0
+METADATA_MAX_MB = 64  # a part openpyxl reads whole (fixed: Excel writes them in a few MB at most)
+EXAMPLES = 5  # the cells, rows or ranges a refusal names before "... N in all"
 
 
 @dataclass
@@ -225,13 +281,216 @@ def cell_text(value: Any, date_only: bool = False) -> str | None:
     return str(value)
 
 
+# ---------------------------------------------------------------------------------------------
+# Bounds
+# ---------------------------------------------------------------------------------------------
+
+
+def _env_mb(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"{name}={raw!r}: expected a number of MB") from None
+    if not (math.isfinite(value) and value > 0):
+        raise UsageError(f"{name}={raw!r}: must be a number of MB above 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much of a workbook the import takes in (see the module docstring)."""
+
+    strings_mb: float = DEFAULT_MAX_MB  # memory of the shared-strings table
+    xml_mb: float = DEFAULT_MAX_XML_MB  # XML of a sheet or of the shared-strings part
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """The bounds from SDRUN_XLSX_MAX_MB and SDRUN_XLSX_MAX_XML_MB (UsageError, exit 2, if invalid)."""
+        return cls(_env_mb(MAX_MB_VAR, DEFAULT_MAX_MB), _env_mb(MAX_XML_MB_VAR, DEFAULT_MAX_XML_MB))
+
+
+def _mb(n_bytes: float) -> str:
+    return f"{n_bytes / MB:,.1f} MB"
+
+
+def _limit(mb: float) -> str:
+    return f"{mb:,g} MB"
+
+
+def _check_whole_part(archive: zipfile.ZipFile, name: str, path: Path) -> None:
+    """Refuse a part openpyxl reads whole (into memory) when the zip declares it over METADATA_MAX_MB.
+    zipfile never returns more than the declared size (and fails its CRC check if there is more)."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        return  # openpyxl reports a missing part
+    if info.file_size > METADATA_MAX_MB * MB:
+        raise SourceError(
+            f"{path}: {name} expands to {_mb(info.file_size)}, over the {METADATA_MAX_MB} MB a workbook's "
+            "metadata part may take (a fixed bound: Excel writes these parts in a few MB at most); refused"
+        )
+
+
+def _stream(archive: zipfile.ZipFile, name: str, path: Path, limit_mb: float) -> Iterator[bytes]:
+    """A streamed XML part, CHUNK bytes at a time, refused past `limit_mb` (SDRUN_XLSX_MAX_XML_MB) by the
+    size the zip declares, and by the bytes counted as they come (in case the zip lies)."""
+    info = archive.getinfo(name)
+    limit = limit_mb * MB
+    over = (
+        f"over the {_limit(limit_mb)} bound {MAX_XML_MB_VAR} sets for one XML part; "
+        f"raise {MAX_XML_MB_VAR} if the workbook is genuine"
+    )
+    if info.file_size > limit:
+        raise SourceError(f"{path}: {name} expands to {_mb(info.file_size)} (as the zip declares), {over}")
+    total = 0
+    with archive.open(info) as src:
+        while True:
+            chunk = src.read(CHUNK)
+            if not chunk:
+                return
+            total += len(chunk)
+            if total > info.file_size:
+                raise SourceError(
+                    f"{path}: {name} holds more than the {info.file_size:,} bytes its zip entry declares: "
+                    "a damaged or forged workbook; refused"
+                )
+            if total > limit:  # only if the declared size was let through above
+                raise SourceError(f"{path}: {name} expands past {_mb(limit)}, {over}")
+            yield chunk
+
+
+def _excel_chars(text: str) -> int:
+    """A cell text's length as Excel counts it: an `_xHHHH_` escape (e.g. `_x000D_`) is one character."""
+    return len(text) - 6 * len(_ESCAPE.findall(text))
+
+
+def _too_long(where: str) -> SourceError:
+    return SourceError(
+        f"{where} holds more than {MAX_CELL_CHARS:,} characters, the most Excel keeps in a cell: "
+        "not a workbook Excel wrote; refused"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading the workbook's metadata and shared strings
+# ---------------------------------------------------------------------------------------------
+
+
+class SharedStrings:
+    """A workbook's shared strings, packed: their UTF-8 bytes one after another and where each ends
+    (8 bytes a string), instead of one Python object each (about 50 bytes plus the text)."""
+
+    __slots__ = ("data", "ends")
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.ends = array("q", [0])
+
+    def __len__(self) -> int:
+        return len(self.ends) - 1
+
+    def __getitem__(self, i: int) -> str:
+        if not 0 <= i < len(self.ends) - 1:
+            raise IndexError(i)
+        return self.data[self.ends[i] : self.ends[i + 1]].decode("utf-8", "surrogatepass")
+
+    def append(self, text: str) -> None:
+        self.data += text.encode("utf-8", "surrogatepass")
+        self.ends.append(len(self.data))
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data) + self.ends.itemsize * len(self.ends)
+
+
+class _StringsParser:
+    """A streaming (expat) parser of the shared-strings part: each `<si>`'s text (its `<t>` and rich
+    text runs, phonetic runs `<rPh>` left out, as openpyxl reads them) appended to a SharedStrings."""
+
+    def __init__(self, table: SharedStrings, path: Path, part: str) -> None:
+        import xml.parsers.expat
+
+        self.table = table
+        self.where = f"{path}: {part}"
+        self._pieces: list[str] = []
+        self._n = 0
+        self._collect = False
+        self._in_rph = 0
+        p = xml.parsers.expat.ParserCreate()
+        p.buffer_text = True
+        p.StartElementHandler = self._start
+        p.EndElementHandler = self._end
+        p.CharacterDataHandler = self._chars
+        self.parser = p
+
+    def feed(self, data: bytes, final: bool = False) -> None:
+        self.parser.Parse(data, final)
+
+    def _start(self, tag: str, attrs: dict[str, str]) -> None:
+        tag = tag.rpartition(":")[2]
+        if tag == "t":
+            self._collect = not self._in_rph
+        elif tag == "si":
+            self._pieces, self._n, self._collect = [], 0, False
+        elif tag == "rPh":
+            self._in_rph += 1
+
+    def _chars(self, data: str) -> None:
+        if self._collect:
+            self._pieces.append(data)
+            self._n += len(data)
+            if self._n > _MAX_RAW_CELL_CHARS:
+                raise self._too_long()
+
+    def _end(self, tag: str) -> None:
+        tag = tag.rpartition(":")[2]
+        if tag == "t":
+            self._collect = False
+        elif tag == "si":
+            text = "".join(self._pieces)
+            if len(text) > MAX_CELL_CHARS and _excel_chars(text) > MAX_CELL_CHARS:
+                raise self._too_long()
+            self.table.append(text.replace("x005F_", ""))  # as openpyxl's reader has it
+            self._pieces = []
+        elif tag == "rPh":
+            self._in_rph -= 1
+
+    def _too_long(self) -> SourceError:
+        return _too_long(f"{self.where}: shared string {len(self.table):,} (counted from 0, as cells refer to it)")
+
+
+def _read_shared_strings(archive: zipfile.ZipFile, part: str, path: Path, limits: Limits) -> SharedStrings:
+    """The shared-strings part, streamed; refused once the table takes more than SDRUN_XLSX_MAX_MB."""
+    table = SharedStrings()
+    parser = _StringsParser(table, path, part)
+    budget = limits.strings_mb * MB
+
+    def check() -> None:
+        if table.nbytes > budget:
+            raise SourceError(
+                f"{path}: its shared strings take more than {_limit(limits.strings_mb)} of memory "
+                f"({len(table):,} strings read so far), the bound {MAX_MB_VAR} sets; raise {MAX_MB_VAR} "
+                "if the workbook is genuine (the import then takes about that much memory)"
+            )
+
+    for chunk in _stream(archive, part, path, limits.xml_mb):
+        parser.feed(chunk)
+        check()
+    parser.feed(b"", True)
+    check()
+    return table
+
+
 @dataclass
 class _Workbook:
     """What reading a sheet needs from a workbook: its sheets, shared strings, date styles, epoch."""
 
     archive: zipfile.ZipFile
     sheets: list[tuple[str, str]]  # (title, part name in the archive), in workbook order
-    shared_strings: Sequence[str]
+    shared_strings: SharedStrings
     date_styles: set[int]  # style ids whose number format is a date/time
     date_only_styles: set[int]  # ... showing a date and no time
     timedelta_styles: set[int]
@@ -244,12 +503,18 @@ class _Workbook:
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
-def _open_workbook(path: Path) -> _Workbook:
-    """Read a workbook's metadata with openpyxl (manifest, shared strings, styles), not its sheets:
-    openpyxl's own read-only sheets scan a whole sheet on opening when it lacks a <dimension>."""
-    from openpyxl.reader.excel import ExcelReader
-    from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE, is_datetime
+def _open_workbook(path: Path, limits: Limits | None = None) -> _Workbook:
+    """Read a workbook's metadata with openpyxl (manifest, workbook, styles), not its sheets: openpyxl's
+    own read-only sheets scan a whole sheet on opening when it lacks a <dimension>. The shared strings
+    are read here, streamed and bounded (`_read_shared_strings`)."""
+    import xml.parsers.expat
 
+    from openpyxl.reader.excel import ExcelReader, _find_workbook_part
+    from openpyxl.styles.numbers import BUILTIN_FORMATS, BUILTIN_FORMATS_MAX_SIZE, is_datetime
+    from openpyxl.styles.stylesheet import apply_stylesheet
+    from openpyxl.xml.constants import ARC_CONTENT_TYPES, ARC_STYLE, SHARED_STRINGS
+
+    limits = limits or Limits.from_env()
     if not path.exists():
         raise SourceError(f"{path}: file not found")
     if not path.is_file():
@@ -261,13 +526,16 @@ def _open_workbook(path: Path) -> _Workbook:
     if head == OLE2_MAGIC:  # an encrypted XLSX (Excel wraps it in an OLE2 container), or a legacy .xls
         raise SourceError(f"{path}: a password-protected workbook or an old .xls file, not an XLSX workbook; "
                           "save it from Excel without a password, as .xlsx")
+    archive: zipfile.ZipFile | None = None
     try:
-        reader = ExcelReader(str(path), read_only=True, data_only=True)
+        # keep_links=False: external links hold cached copies of other workbooks, not needed here
+        reader = ExcelReader(str(path), read_only=True, data_only=True, keep_links=False)
+        archive = reader.archive
+        for name in [ARC_CONTENT_TYPES, ARC_STYLE, *(n for n in archive.namelist() if n.endswith(".rels"))]:
+            _check_whole_part(archive, name, path)
         reader.read_manifest()
-        reader.read_strings()
+        _check_whole_part(archive, _find_workbook_part(reader.package).PartName[1:], path)
         reader.read_workbook()
-        from openpyxl.styles.stylesheet import apply_stylesheet
-
         apply_stylesheet(reader.archive, reader.wb)
         wb = reader.wb
         sheets = [
@@ -275,10 +543,33 @@ def _open_workbook(path: Path) -> _Workbook:
             for sheet, rel in reader.parser.find_sheets()
             if rel.target in reader.valid_files and "chartsheet" not in rel.Type
         ]
+        strings_ct = reader.package.find(SHARED_STRINGS)
+        strings_part = strings_ct.PartName[1:] if strings_ct is not None else None
+    except SourceError:
+        if archive is not None:
+            archive.close()
+        raise
     except zipfile.BadZipFile as exc:
+        if archive is not None:
+            archive.close()
         raise SourceError(f"{path}: not an XLSX workbook ({exc})") from exc
     except Exception as exc:  # openpyxl raises many kinds on a damaged package
+        if archive is not None:
+            archive.close()
         raise SourceError(f"{path}: unreadable XLSX workbook ({type(exc).__name__}: {exc})") from exc
+
+    assert archive is not None
+    try:
+        strings = _read_shared_strings(archive, strings_part, path, limits) if strings_part else SharedStrings()
+    except xml.parsers.expat.ExpatError as exc:
+        archive.close()
+        raise SourceError(f"{path}: damaged shared-strings XML in {strings_part} ({exc})") from exc
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, OSError) as exc:
+        archive.close()
+        raise SourceError(f"{path}: damaged workbook, {strings_part} unreadable ({type(exc).__name__}: {exc})") from exc
+    except BaseException:
+        archive.close()
+        raise
 
     def fmt(sid: int) -> str:
         fmt_id = wb._cell_styles[sid].numFmtId
@@ -288,14 +579,19 @@ def _open_workbook(path: Path) -> _Workbook:
 
     dates = set(wb._date_formats)
     return _Workbook(
-        archive=reader.archive,
+        archive=archive,
         sheets=sheets,
-        shared_strings=reader.shared_strings,
+        shared_strings=strings,
         date_styles=dates,
         date_only_styles={sid for sid in dates if is_datetime(fmt(sid)) == "date"},
         timedelta_styles=set(wb._timedelta_formats),
         epoch=wb.epoch,
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading one sheet
+# ---------------------------------------------------------------------------------------------
 
 
 def _column_index(ref: str) -> int:
@@ -309,10 +605,45 @@ def _column_index(ref: str) -> int:
     return n
 
 
+def _column_letter(col: int) -> str:
+    """3 → 'C' (1-based)."""
+    letters = ""
+    while col > 0:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+_CELL_REF = re.compile(r"\$?([A-Z]{1,3})\$?([0-9]{1,7})")
+
+
+def _parse_range(ref: str) -> tuple[int, int, int, int] | None:
+    """'B10:B14' → (first row, first column, last row, last column), 1-based; None if not a range."""
+    corners = []
+    for part in ref.strip().split(":"):
+        m = _CELL_REF.fullmatch(part)
+        if m is None:
+            return None
+        corners.append((int(m.group(2)), _column_index(m.group(1))))
+    if not 1 <= len(corners) <= 2:
+        return None
+    (r1, c1), (r2, c2) = corners[0], corners[-1]
+    return min(r1, r2), min(c1, c2), max(r1, r2), max(c1, c2)
+
+
+def _range_text(rng: tuple[int, int, int, int]) -> str:
+    r1, c1, r2, c2 = rng
+    return f"{_column_letter(c1)}{r1}:{_column_letter(c2)}{r2}"
+
+
 def _number(text: str) -> int | float:
     if "." in text or "E" in text or "e" in text:
         return float(text)
     return int(text)
+
+
+_Range = tuple[int, int, int, int]
+_Row = tuple[int, list[str | None], list[int] | None]  # (row number, cell texts by column, uncached formula columns)
 
 
 class _SheetParser:
@@ -320,24 +651,45 @@ class _SheetParser:
 
     Cells: `t="s"` shared string, `t="inlineStr"` inline string (phonetic runs ignored), `t="str"`
     formula text, `t="b"` boolean, `t="e"` error text (e.g. '#N/A'), `t="d"` ISO date, else a number,
-    a date when its style's number format is a date format. Formulas count by their cached value."""
+    a date when its style's number format is a date format. A formula cell counts by its cached
+    value; one without (`<f>` and no `<v>`, or an empty `<v>` unless `t="str"`) is listed with its
+    row.
 
-    def __init__(self, wb: _Workbook) -> None:
+    The header is found while parsing: `on_head` gets the rows numbered up to HEADER_SCAN_ROWS as soon
+    as the sheet goes past them (or its `<sheetData>` ends), and returns the last column to keep; cells
+    to the right of it are not kept in later rows, so a row's size is bounded by the landed columns.
+    Merged ranges (`<mergeCells>`, after `<sheetData>`) then go through `merge_filter`."""
+
+    MAX_EARLY_MERGES = 10_000  # ranges before the header is known (only in a sheet with them first)
+
+    def __init__(self, wb: _Workbook, label: str, on_head: Callable[[list[_Row]], int]) -> None:
         import xml.parsers.expat
 
         self.wb = wb
-        self.rows: list[tuple[int, list[str | None]]] = []
+        self.label = label
+        self.on_head = on_head
+        self.head: list[_Row] | None = []  # the rows the header is looked for in, None once it is found
+        self.width = MAX_COLUMN  # the last column kept in a row
+        self.rows: list[_Row] = []
         self.date_cells = 0
+        self.merges: list[_Range] = []  # every range until merge_filter is set, then the first kept ones
+        self.merge_count = 0  # ranges kept by merge_filter
+        self.merge_filter: Callable[[_Range], bool] | None = None
+        strings = wb.shared_strings
+        self._strings_data, self._strings_ends, self._strings_n = strings.data, strings.ends, len(strings)
         self._row: list[str | None] = []
+        self._uncached: list[int] | None = None
         self._row_num = 0
         self._col = 0
         self._type = "n"
         self._style = 0
         self._text: list[str] = []
+        self._more = 0  # characters collected beyond the first piece of a cell's text
         self._collect = False
         self._in_is = False
         self._in_rph = 0
         self._has_value = False
+        self._formula = False
         p = xml.parsers.expat.ParserCreate()
         p.buffer_text = True
         p.StartElementHandler = self._start
@@ -348,18 +700,54 @@ class _SheetParser:
     def feed(self, data: bytes, final: bool = False) -> None:
         self.parser.Parse(data, final)
 
+    def set_merge_filter(self, keep: Callable[[_Range], bool]) -> None:
+        """From now on keep only the ranges `keep` accepts (counted, the first EXAMPLES listed)."""
+        pending, self.merges = self.merges, []
+        self.merge_filter = keep
+        for rng in pending:
+            self._add_merge(rng)
+
+    def found_head(self) -> None:
+        """Hand the rows read so far to `on_head` (the header is among them); once only."""
+        if self.head is not None:
+            head, self.head = self.head, None
+            self.width = self.on_head(head)
+
+    def _add_merge(self, rng: _Range) -> None:
+        if self.merge_filter is None:  # <mergeCells> before <sheetData>: out of order, but kept (bounded)
+            if len(self.merges) >= self.MAX_EARLY_MERGES:
+                raise SourceError(f"{self.label}: over {self.MAX_EARLY_MERGES:,} merged ranges before the sheet's data")
+            self.merges.append(rng)
+        elif self.merge_filter(rng):
+            self.merge_count += 1
+            if len(self.merges) < EXAMPLES:
+                self.merges.append(rng)
+
+    def _ref(self) -> str:
+        return f"{_column_letter(self._col)}{self._row_num}"
+
     def _start(self, tag: str, attrs: dict[str, str]) -> None:
         tag = tag.rpartition(":")[2]
         if tag == "c":
             ref = attrs.get("r")
-            self._col = _column_index(ref) if ref else self._col + 1
+            if ref:
+                col = _column_index(ref)
+                if not 0 < col <= MAX_COLUMN:
+                    raise SourceError(f"{self.label}: cell reference {ref!r} is not an Excel cell (columns A to XFD)")
+                self._col = col
+            else:
+                self._col += 1
             self._type = attrs.get("t", "n")
             self._style = int(attrs.get("s", 0) or 0)
             self._text = []
+            self._more = 0
             self._has_value = False
+            self._formula = False
         elif tag == "v":
             self._collect, self._has_value = True, True
             self._text = []
+        elif tag == "f":
+            self._formula = True
         elif tag == "is":
             self._in_is, self._has_value = True, True
         elif tag == "t" and self._in_is and not self._in_rph:
@@ -369,12 +757,26 @@ class _SheetParser:
         elif tag == "row":
             r = attrs.get("r")
             self._row_num = int(r) if r else self._row_num + 1
+            if self.head is not None and (self._row_num > HEADER_SCAN_ROWS or len(self.head) >= HEADER_SCAN_ROWS):
+                self.found_head()
             self._row = []
+            self._uncached = None
             self._col = 0
+        elif tag == "mergeCell":
+            ref = attrs.get("ref", "")
+            rng = _parse_range(ref)
+            if rng is None:
+                raise SourceError(f"{self.label}: merged range {ref!r} is not a cell range")
+            self._add_merge(rng)
 
     def _chars(self, data: str) -> None:
         if self._collect:
-            self._text.append(data)
+            text = self._text
+            text.append(data)
+            if len(text) > 1:  # a long text comes in pieces (the first at most one CHUNK): bound the rest
+                self._more += len(data)
+                if self._more > _MAX_RAW_CELL_CHARS:
+                    raise _too_long(f"{self.label}: cell {self._ref()}")
 
     def _end(self, tag: str) -> None:
         tag = tag.rpartition(":")[2]
@@ -385,24 +787,44 @@ class _SheetParser:
         elif tag == "is":
             self._in_is = False
         elif tag == "c":
-            value = self._value()
-            if value is not None:
+            col = self._col
+            cached = self._has_value and (self._type == "str" or any(self._text))
+            if self._formula and not cached and col <= self.width:
+                if self._uncached is None:
+                    self._uncached = []
+                self._uncached.append(col)
+            value = self._value()  # also for a cell not kept: its checks, and the date cells counted
+            if value is not None and col <= self.width:
                 row = self._row
-                if len(row) < self._col:
-                    row.extend([None] * (self._col - len(row)))
-                row[self._col - 1] = value
+                if len(row) < col:
+                    row.extend([None] * (col - len(row)))
+                row[col - 1] = value
         elif tag == "row":
-            self.rows.append((self._row_num, self._row))
+            item = (self._row_num, self._row, self._uncached)
+            self.rows.append(item)
+            if self.head is not None:
+                self.head.append(item)
+        elif tag == "sheetData":
+            self.found_head()
 
     def _value(self) -> str | None:
         t = self._type
         text = "".join(self._text)
+        if len(text) > MAX_CELL_CHARS and _excel_chars(text) > MAX_CELL_CHARS:
+            raise _too_long(f"{self.label}: cell {self._ref()}")
         if t == "inlineStr":
             return text  # a text cell, even an empty one
         if not self._has_value:
             return "" if t in ("s", "str") else None
         if t == "s":
-            return str(self.wb.shared_strings[int(text)])
+            i = int(text)
+            if not 0 <= i < self._strings_n:
+                raise SourceError(
+                    f"{self.label}: cell {self._ref()} refers to shared string {i}, "
+                    f"but the workbook has {self._strings_n:,}: a damaged workbook"
+                )
+            ends = self._strings_ends
+            return self._strings_data[ends[i] : ends[i + 1]].decode("utf-8", "surrogatepass")
         if t in ("str", "e"):
             return text
         if t == "b":
@@ -434,34 +856,27 @@ def _pick_sheet(wb: _Workbook, table: str, path: Path) -> tuple[str, str]:
     return wb.sheets[0]
 
 
-def _sheet_rows(wb: _Workbook, part: str, parser: _SheetParser) -> Iterator[list[str | None]]:
-    """Every row of the sheet in order (missing rows as empty lists), streamed in 1 MiB chunks."""
-    expected = 1
-    with wb.archive.open(part) as src:
-        while True:
-            chunk = src.read(1 << 20)
-            parser.feed(chunk, final=not chunk)
-            for num, row in parser.rows:
-                while expected < num:
-                    expected += 1
-                    yield []
-                expected = num + 1
-                yield row
-            parser.rows.clear()
-            if not chunk:
-                break
+def _sheet_rows(wb: _Workbook, part: str, parser: _SheetParser, path: Path, limits: Limits) -> Iterator[_Row]:
+    """The rows the sheet holds, in order, streamed in 1 MiB chunks (rows it leaves out are not yielded)."""
+    for chunk in _stream(wb.archive, part, path, limits.xml_mb):
+        parser.feed(chunk)
+        rows, parser.rows = parser.rows, []
+        yield from rows
+    parser.feed(b"", final=True)
+    yield from parser.rows
 
 
 def _find_header(
-    rows: Sequence[Sequence[str | None]], spec: TableSpec, path: Path, sheet: str
+    rows: Sequence[_Row], spec: TableSpec, path: Path, sheet: str
 ) -> tuple[int, dict[str, int], list[str]]:
-    """(index of the header row in `rows`, reference column → position, extra column names)."""
+    """(row number of the header, reference column → position (0-based), extra column names)."""
     wanted = {_norm(c): c for c in spec.columns}
     best, best_score = -1, 0
-    for i, row in enumerate(rows):
+    best_row: list[str | None] = []
+    for num, row, _ in rows:
         score = len({_norm(v) for v in row} & wanted.keys())
         if score > best_score:
-            best, best_score = i, score
+            best, best_score, best_row = num, score, row
             if score == len(wanted):
                 break
     if best < 0:
@@ -470,8 +885,9 @@ def _find_header(
             f"(expected columns {', '.join(repr(c) for c in spec.columns)})"
         )
     positions: dict[str, int] = {}
+    doubled: dict[str, list[int]] = {}
     extra: list[str] = []
-    for pos, value in enumerate(rows[best]):
+    for pos, value in enumerate(best_row):
         if value is None or str(value).strip() == "":
             continue
         name = wanted.get(_norm(value))
@@ -479,49 +895,195 @@ def _find_header(
             extra.append(str(value))
         elif name not in positions:
             positions[name] = pos
+        else:
+            doubled.setdefault(name, [positions[name]]).append(pos)
+    same = []
+    for name, where in doubled.items():
+        letters = [_column_letter(p + 1) for p in where]
+        cols = ", ".join(letters[:-1]) + " and " + letters[-1]
+        same.append(f"columns {cols} are {'both' if len(letters) == 2 else 'all'} headed {name!r}")
+    twice = "; ".join(same) + ": only one of them could be landed; keep one, or rename the others"
     missing = [c for c in spec.columns if c not in positions]
     if missing:
-        msg = f"{path}: sheet {sheet!r} (header on row {best + 1}) lacks column(s) " + ", ".join(
-            repr(c) for c in missing
-        )
+        msg = f"{path}: sheet {sheet!r} (header on row {best}) lacks column(s) " + ", ".join(repr(c) for c in missing)
         if extra:
             msg += "; it has unexpected column(s) " + ", ".join(repr(c) for c in extra)
+        if same:
+            msg += "; " + twice
         raise SourceError(msg)
+    if same:
+        raise SourceError(f"{path} [{sheet}] (header on row {best}): {twice}")
     return best, positions, extra
 
 
-def read_sheet(path: Path, spec: TableSpec, result_holder: list[SheetResult]) -> Iterator[tuple[str | None, ...]]:
+def _some(items: Sequence[str], count: int) -> str:
+    """'C5' / 'C5, C6' / 'C5, C6, C7, C8, C9, ... 12 in all'."""
+    text = ", ".join(items)
+    return f"{text}, ... {count:,} in all" if count > len(items) else text
+
+
+class _SheetChecks:
+    """The refusals found while reading the data rows of one sheet (see the module docstring), raised
+    together as one SourceError once the sheet has been read to its end."""
+
+    def __init__(self, label: str, spec: TableSpec, header: int, positions: dict[str, int]) -> None:
+        self.label = label
+        self.header = header
+        self.names = {_norm(c) for c in spec.columns}
+        self.longest = max(len(n) for n in self.names)
+        firsts = {n[0] for n in self.names}
+        # the ASCII characters a text normalising to a name cannot start with (ASCII casefolds as lower())
+        self.cannot_start = frozenset(c for c in map(chr, range(128)) if not c.isspace() and c.lower() not in firsts)
+        self.quorum = max(1, (len(spec.columns) + 1) // 2)  # at least half the landed cells, rounded up
+        self.landed = {pos + 1: name for name, pos in positions.items()}  # 1-based column → reference name
+        self.repeated: list[int] = []
+        self.repeated_count = 0
+        self.repeated_hits = 0
+        self.uncached: list[str] = []
+        self.uncached_count = 0
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.repeated_count or self.uncached_count)
+
+    def repeats_header(self, out: tuple[str | None, ...]) -> int:
+        """How many landed cells hold a reference column name, or 0 if under the quorum (stops early)."""
+        names, quorum, longest, cannot_start = self.names, self.quorum, self.longest, self.cannot_start
+        hits, misses_left = 0, len(out) - quorum
+        for v in out:
+            # Cheaper exact tests first (this runs on every row): the first character, and a text longer
+            # than every name, which normalises to one only if trimming it or collapsing a run of
+            # whitespace shortens it (case folding never does).
+            if (
+                v
+                and v[0] not in cannot_start
+                and (len(v) <= longest or len(s := v.strip()) <= longest or _WHITESPACE_RUN.search(s))
+                and " ".join(v.split()).casefold() in names
+            ):
+                hits += 1
+            else:
+                misses_left -= 1
+                if misses_left < 0:
+                    return 0
+        return hits if hits >= quorum else 0
+
+    def repeated_header(self, num: int, hits: int) -> None:
+        self.repeated_count += 1
+        if len(self.repeated) < EXAMPLES:
+            self.repeated.append(num)
+            self.repeated_hits = max(self.repeated_hits, hits)
+
+    def uncached_formulas(self, num: int, cols: list[int]) -> None:
+        for col in cols:
+            if col in self.landed:
+                self.uncached_count += 1
+                if len(self.uncached) < EXAMPLES:
+                    self.uncached.append(f"{_column_letter(col)}{num}")
+
+    def merge_in_data(self, rng: _Range) -> bool:
+        r1, c1, r2, c2 = rng
+        return r2 > self.header and any(c1 <= col <= c2 for col in self.landed)
+
+    def raise_if_refused(self, parser: _SheetParser) -> None:
+        parts = []
+        if self.repeated_count:
+            rows = [f"{n:,}" for n in self.repeated]
+            one = self.repeated_count == 1
+            parts.append(
+                f"{'row' if one else 'rows'} {_some(rows, self.repeated_count)} {'repeats' if one else 'repeat'} "
+                f"the header row (row {self.header}): {'its' if one else 'their'} cells in the landed columns hold "
+                f"{'' if one else 'up to '}{self.repeated_hits} of the {len(self.names)} column names, as two exports "
+                f"pasted one under the other do; remove {'it' if one else 'them'}"
+            )
+        if self.uncached_count:
+            one = self.uncached_count == 1
+            parts.append(
+                f"{'a formula cell' if one else 'formula cells'} without a cached value "
+                f"({_some(self.uncached, self.uncached_count)}): open and save the workbook in Excel or "
+                "LibreOffice so the values are stored, or paste values"
+            )
+        if parser.merge_count:
+            one = parser.merge_count == 1
+            cols = sorted({col for r in parser.merges for col in self.landed if r[1] <= col <= r[3]})
+            named = ", ".join(f"{_column_letter(c)} {self.landed[c]!r}" for c in cols)
+            ranges = _some([_range_text(r) for r in parser.merges], parser.merge_count)
+            parts.append(
+                f"merged cells {ranges} in the data (column{'' if len(cols) == 1 else 's'} {named}): a merged "
+                f"range holds its value in its first cell only, so the other rows would land empty; unmerge "
+                f"{'it' if one else 'them'} and fill in the values"
+            )
+        if parts:
+            raise SourceError(f"{self.label}: " + "; ".join(parts))
+
+
+def read_sheet(
+    path: Path, spec: TableSpec, result_holder: list[SheetResult], limits: Limits | None = None
+) -> Iterator[tuple[str | None, ...]]:
     """Yield the data rows of one workbook as tuples of text in the order of `spec.columns`.
-    The SheetResult (header row, counts, extras) is appended to `result_holder` once the header is known."""
+    The SheetResult (header row, counts, extras) is appended to `result_holder` once the header is known.
+    A refusal (see the module docstring) is raised once the sheet is read; no row is yielded after the
+    first problem."""
     import xml.parsers.expat
 
     path = Path(path)
-    wb = _open_workbook(path)
+    limits = limits or Limits.from_env()
+    wb = _open_workbook(path, limits)
     try:
         title, part = _pick_sheet(wb, spec.name, path)
-        parser = _SheetParser(wb)
-        it = _sheet_rows(wb, part, parser)
-        head: list[list[str | None]] = []
-        for row in it:
-            head.append(row)
-            if len(head) >= HEADER_SCAN_ROWS:
+        label = f"{path} [{title}]"
+        res: SheetResult | None = None
+        checks: _SheetChecks | None = None
+        order: list[int] = []
+
+        def on_head(head: list[_Row]) -> int:
+            nonlocal res, checks, order
+            header, positions, extra = _find_header([r for r in head if r[0] <= HEADER_SCAN_ROWS], spec, path, title)
+            res = SheetResult(table=spec.name, file=path, sheet=title, header_row=header, extra_columns=extra)
+            result_holder.append(res)
+            checks = _SheetChecks(label, spec, header, positions)
+            parser.set_merge_filter(checks.merge_in_data)
+            order = [positions[c] for c in spec.columns]
+            return max(order) + 1
+
+        parser = _SheetParser(wb, label, on_head)
+        rows = _sheet_rows(wb, part, parser, path, limits)
+        early: list[_Row] = []  # rows read before the header is known (at most HEADER_SCAN_ROWS)
+        for item in rows:
+            early.append(item)
+            if parser.head is None:
                 break
-        header_idx, positions, extra = _find_header(head, spec, path, title)
-        res = SheetResult(table=spec.name, file=path, sheet=title, header_row=header_idx + 1, extra_columns=extra)
-        result_holder.append(res)
-        order = [positions[c] for c in spec.columns]
-        for row in itertools.chain(head[header_idx + 1 :], it):
+        parser.found_head()  # a sheet that ends early
+        assert res is not None and checks is not None
+        header = res.header_row
+        expected = header + 1  # the next row number below the header: rows left out of the sheet are blank
+        for num, row, uncached in itertools.chain(early, rows):
             width = len(row)
             out = tuple(row[pos] if pos < width else None for pos in order)
+            if num <= header:
+                if num < header and (hits := checks.repeats_header(out)):
+                    checks.repeated_header(num, hits)
+                continue
+            if num >= expected:
+                res.blank_rows_skipped += num - expected
+                expected = num + 1
+            if uncached:
+                checks.uncached_formulas(num, uncached)
             if all(v is None or v == "" for v in out):
                 res.blank_rows_skipped += 1
                 continue
+            hits = checks.repeats_header(out)
+            if hits:
+                checks.repeated_header(num, hits)
+                continue
+            if checks.failed:
+                continue  # refused: read on to name every problem, land nothing more
             res.rows += 1
             yield out
         res.date_cells = parser.date_cells
+        checks.raise_if_refused(parser)
     except xml.parsers.expat.ExpatError as exc:
         raise SourceError(f"{path}: damaged worksheet XML ({exc})") from exc
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, IndexError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError, OSError, IndexError) as exc:
         raise SourceError(f"{path}: unreadable XLSX workbook ({type(exc).__name__}: {exc})") from exc
     finally:
         wb.close()
@@ -536,6 +1098,7 @@ def import_xlsx(files: dict[str, Path], out: Path, *, force: bool = False) -> Im
     """Land one workbook per table in a new SQLite source `out` (atomically). See the module docstring."""
     out = Path(out)
     check_writable(out, force)
+    limits = Limits.from_env()
     specs = expected_tables()
     for spec in specs:
         if spec.name not in files:
@@ -554,7 +1117,7 @@ def import_xlsx(files: dict[str, Path], out: Path, *, force: bool = False) -> Im
                 sql = f'INSERT INTO "{spec.name}" VALUES ({", ".join("?" * len(spec.columns))})'
                 holder: list[SheetResult] = []
                 batch: list[tuple[str | None, ...]] = []
-                for row in read_sheet(Path(files[spec.name]), spec, holder):
+                for row in read_sheet(Path(files[spec.name]), spec, holder, limits):
                     batch.append(row)
                     if len(batch) >= BATCH:
                         con.executemany(sql, batch)
