@@ -128,21 +128,50 @@ def demo_data(
 @app.command("import")
 @handles_errors
 def import_xlsx(
+    ctx: typer.Context,
     from_: Path | None = typer.Option(  # noqa: B008
-        None, "--from", help="Folder holding tickets*.xlsx, comments*.xlsx, timesheets*.xlsx."
+        None, "--from", help="The export: a folder of tickets*/comments*/timesheets*.xlsx or .csv, a .csv file, or "
+        "(with --into) a SQLite export in the reference layout."
     ),
-    tickets: Path | None = typer.Option(None, "--tickets", help="The tickets workbook (overrides --from)."),  # noqa: B008
-    comments: Path | None = typer.Option(None, "--comments", help="The comments workbook."),  # noqa: B008
-    timesheets: Path | None = typer.Option(None, "--timesheets", help="The timesheets workbook."),  # noqa: B008
-    out: Path = typer.Option(..., "--out", help="The SQLite source to create."),
-    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out."),
+    tickets: Path | None = typer.Option(None, "--tickets", help="The tickets workbook or CSV (overrides --from)."),  # noqa: B008
+    comments: Path | None = typer.Option(None, "--comments", help="The comments workbook or CSV."),  # noqa: B008
+    timesheets: Path | None = typer.Option(None, "--timesheets", help="The timesheets workbook or CSV."),  # noqa: B008
+    out: Path | None = typer.Option(None, "--out", help="The SQLite source to create."),  # noqa: B008
+    into: Path | None = typer.Option(  # noqa: B008
+        None, "--into", help="The history to merge the export into (created on the first import)."
+    ),
+    mapping: str | None = typer.Option(
+        None, "--mapping", help="CSV: another tool's column names: a shipped mapping (servicenow, jira) or a "
+        "mapping FILE.yml (orchestrator/source/mappings/README.md)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite an existing --out; merge an export --into "
+                               "already lists."),
 ) -> None:
-    """Land the XLSX exports in a new SQLite source (values as text, dates as ISO text)."""
+    """Land an export in a new SQLite source (--out), or merge it into a history (--into)."""
+    if (out is None) == (into is None):
+        raise UsageError("give --out SOURCE.db (a new source) or --into HISTORY.db (merge into a history)")
+    given = {"tickets": tickets, "comments": comments, "timesheets": timesheets}
+    if into is not None:
+        from orchestrator.source.history import import_into
+
+        landed: list[str] = []
+        merged = import_into(from_, into, backups_dir=ctx.obj.backups_dir, files=given, force=force,
+                             mapping=mapping, landed=landed)
+        typer.echo("\n".join(landed + merged.describe()))
+        return
+    from orchestrator.source import csv_export
+
+    assert out is not None
+    if mapping is not None or csv_export.is_csv_input(from_, given):
+        the_mapping = csv_export.load_mapping(mapping) if mapping is not None else None
+        landed_csv = csv_export.import_csv(csv_export.csv_files(from_, given, the_mapping), out,
+                                           mapping=the_mapping, force=force)
+        typer.echo("\n".join(landed_csv.describe()))
+        return
     from orchestrator.source.xlsx import import_xlsx as run_import
     from orchestrator.source.xlsx import input_files
 
-    files = input_files(from_, {"tickets": tickets, "comments": comments, "timesheets": timesheets})
-    result = run_import(files, out, force=force)
+    result = run_import(input_files(from_, given), out, force=force)
     typer.echo("\n".join(result.describe()))
 
 
@@ -160,6 +189,10 @@ def full(
     keep_versions: int | None = typer.Option(
         None, "--keep-versions", help="prod: previous versions kept for rollback (default SDRUN_KEEP_VERSIONS or 2)."
     ),
+    allow_shrink: bool = typer.Option(
+        False, "--allow-shrink", help="prod: deploy even when rows of the live version are missing from the new "
+        "build (a deliberate replacement; else SDRUN_MAX_ROWS_DROP_SHARE, default 0, halts it with exit 3)."
+    ),
 ) -> None:
     """Run every gate in order: check, load raw, dbt build (tests are the gate), report.
 
@@ -172,7 +205,7 @@ def full(
         from orchestrator.deploy.flow import DeployOptions
         from orchestrator.deploy.flow import full as run_deploy
 
-        options = DeployOptions(skip_canary=skip_canary, keep=keep, force=force)
+        options = DeployOptions(skip_canary=skip_canary, keep=keep, force=force, allow_shrink=allow_shrink)
         if keep_versions is not None:
             options.keep_versions = keep_versions
         outcome = run_deploy(source, target_name=target, settings=ctx.obj, dbt_vars=dbt_vars, quiet=quiet,

@@ -2,8 +2,11 @@
 
 Panels are run as Grafana runs them: macros expanded by orchestrator.grafana_macros (a port of
 Grafana's PostgreSQL macro engine), as the read-only role `grafana_ro`, against the live marts and
-the run ledger that `sdrun full --target prod` built from the demo data. The time range covers the
-demo quarter (2025-04-01 ..) up to now, so both the marts and today's ledger rows are in range.
+the run ledger that `sdrun full --target prod` built from the demo data, over each dashboard's own
+default time range (its JSON `time`, read as Grafana's dateMath does). The history's dashboards open
+on every date the marts can hold (from min_valid_timestamp) up to now, so the demo quarter
+(2025-04 .. 06) and a history of many years stay in range whenever the dashboards are opened; the
+pipeline-runs dashboard opens on the last 30 days of the ledger (today's runs).
 
 A second export, a desk with statuses of its own ('Awaiting Parts' in no seed, 'Cancelled', a waiting
 ticket that still carries a resolution date, a closed one without dates), is deployed the same way to
@@ -25,8 +28,9 @@ import psycopg2
 import pytest
 import yaml
 
-from orchestrator.build.grafana_macros import MacroError, expand
+from orchestrator.build.grafana_macros import MacroError, expand, time_range
 from orchestrator.core.settings import PROJECT_DIR
+from orchestrator.demo.catalog import EXPORT_AT, QUARTER_START
 
 from .helpers import comment, sdrun, ticket, timesheet, write_source
 
@@ -104,7 +108,7 @@ def test_ten_dashboards_with_valid_grafana_json() -> None:
                 assert t["datasource"]["uid"] == uid, at
                 assert t["rawSql"].strip().lower().startswith(("select", "with")), at
                 if t["format"] == "time_series":
-                    assert '"time"' in expand(t["rawSql"], *RANGE) or "$__time" in t["rawSql"], at
+                    assert '"time"' in expand(t["rawSql"], *default_range(d)) or "$__time" in t["rawSql"], at
 
 
 def test_json_is_what_the_generator_writes() -> None:
@@ -174,7 +178,31 @@ def test_unknown_macro_or_variable_is_an_error() -> None:
 # every panel on PostgreSQL
 # ------------------------------------------------------------------------------------------------
 
-RANGE = (datetime(2025, 4, 1, tzinfo=UTC), datetime.now(UTC) + timedelta(hours=1))
+OPERATIONS = {"sd-pipeline-runs"}  # the run ledger's recent runs, not the history of tickets
+
+
+def default_range(d: dict[str, Any], now: datetime | None = None) -> tuple[datetime, datetime]:
+    """The range a dashboard opens with, at `now` (default: this moment)."""
+    return time_range(d["time"], now or datetime.now(UTC))
+
+
+def test_the_default_range_covers_the_whole_history() -> None:
+    """From the earliest date the marts keep (min_valid_timestamp; earlier ones are quarantined) to now,
+    whenever the dashboard is opened: the demo quarter is never out of range, as it was with now-2y
+    from mid-2027 on."""
+    earliest = datetime.fromisoformat(str(yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
+                                          ["vars"]["min_valid_timestamp"])).replace(tzinfo=UTC)
+    demo = (datetime.combine(QUARTER_START, datetime.min.time(), UTC), datetime.combine(
+        QUARTER_START, datetime.min.time(), UTC) + timedelta(seconds=EXPORT_AT))
+    for path in DASHBOARD_FILES:
+        d = load(path)
+        for now in (datetime.now(UTC), datetime(2027, 7, 1, tzinfo=UTC), datetime(2045, 1, 1, tzinfo=UTC)):
+            start, end = default_range(d, now)
+            assert end == now, (path.name, now)
+            if d["uid"] in OPERATIONS:
+                assert now - start <= timedelta(days=31), path.name  # recent runs
+            else:
+                assert start <= earliest <= demo[0] and demo[1] <= end, (path.name, now, start)
 
 
 def deploy(env: dict[str, str], source: Path, *extra: str) -> dict[str, str]:
@@ -196,18 +224,22 @@ def grafana_db(pg_env: dict[str, str], demo_source: Path) -> dict[str, str]:
 Result = tuple[list[str], list[tuple[Any, ...]]]  # a query's column names and rows
 
 
-def run_panels(env: dict[str, str], path: Path) -> list[tuple[dict[str, Any], Result | str]]:
-    """Every panel of a dashboard as Grafana runs it, with its result or the first line of its error."""
+def run_panels(env: dict[str, str], path: Path, now: datetime | None = None
+               ) -> list[tuple[dict[str, Any], Result | str]]:
+    """Every panel of a dashboard as Grafana runs it over its default range (at `now`), with its
+    result or the first line of its error."""
+    d = load(path)
+    start, end = default_range(d, now)
     con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"], dbname=env["PGDATABASE"])
     con.autocommit = True
     out: list[tuple[dict[str, Any], Result | str]] = []
     try:
         with con.cursor() as cur:
             cur.execute("set role grafana_ro")  # what the datasource logs in as: read-only, marts and ledger
-            for p in load(path)["panels"]:
+            for p in d["panels"]:
                 for t in p["targets"]:
                     try:
-                        cur.execute(expand(t["rawSql"], *RANGE))
+                        cur.execute(expand(t["rawSql"], start, end))
                         out.append((p, ([c.name for c in cur.description], cur.fetchall())))
                     except psycopg2.Error as exc:
                         out.append((p, str(exc).splitlines()[0]))
@@ -216,10 +248,24 @@ def run_panels(env: dict[str, str], path: Path) -> list[tuple[dict[str, Any], Re
     return out
 
 
+HISTORY_FILES = [p for p in DASHBOARD_FILES if load(p)["uid"] not in OPERATIONS]
+
+
 @pytest.mark.parametrize("path", DASHBOARD_FILES, ids=[p.stem for p in DASHBOARD_FILES])
 def test_every_panel_runs_on_postgres_and_returns_rows(grafana_db: dict[str, str], path: Path) -> None:
+    assert_panels_return_rows(grafana_db, path)
+
+
+@pytest.mark.parametrize("path", HISTORY_FILES, ids=[p.stem for p in HISTORY_FILES])
+def test_years_later_the_history_dashboards_still_show_the_demo_quarter(grafana_db: dict[str, str],
+                                                                        path: Path) -> None:
+    """Opened in 2031 (a now-2y range would start in 2029, after the demo's 2025 quarter)."""
+    assert_panels_return_rows(grafana_db, path, now=datetime(2031, 1, 1, tzinfo=UTC))
+
+
+def assert_panels_return_rows(env: dict[str, str], path: Path, now: datetime | None = None) -> None:
     failures = []
-    for p, result in run_panels(grafana_db, path):
+    for p, result in run_panels(env, path, now):
         if isinstance(result, str):
             failures.append(f"{p['title']!r}: {result}")
             continue

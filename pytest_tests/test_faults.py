@@ -41,7 +41,7 @@ Records = list[dict[str, Any]]
 
 CANARY_STEPS = ["preflight", "source_backup", "check", "profile", "prepare",
                 "canary_load", "canary_build", "canary_verify", "canary_report"]
-DEPLOY_STEPS = ["load", "build", "verify", "report", "backup", "swap", "smoke", "prune"]
+DEPLOY_STEPS = ["load", "build", "verify", "report", "compare", "backup", "swap", "smoke", "prune"]
 NO_LEDGER_YET = {"preflight", "source_backup", "check", "profile", "prepare"}  # its ledger row starts in prepare
 PUBLISHING = {"smoke", "prune"}  # killed here, the new version is already live (and verified)
 
@@ -515,7 +515,9 @@ def users(world: World, demo_source: Path, tmp_path_factory: pytest.TempPathFact
 
 
 def deploy(env: dict[str, str], source: Path, *extra: str, code: int = 0) -> subprocess.CompletedProcess[str]:
-    r = run_sdrun(env, "full", "--source", str(source), "--target", "prod", "--skip-canary", "--force", "-q", *extra)
+    # two different exports replace each other on purpose: the shrink gate is overridden (--allow-shrink)
+    r = run_sdrun(env, "full", "--source", str(source), "--target", "prod", "--skip-canary", "--force",
+                  "--allow-shrink", "-q", *extra)
     assert r.returncode == code, r.stdout[-3000:] + r.stderr[-3000:]
     return r
 
@@ -664,7 +666,7 @@ def test_the_swap_waits_for_snapshots_older_than_the_new_version(users: UserWorl
             assert live_version(env) == before and live_content(env) == content
             # the same reader, ending its transaction while the swap waits: the swap goes ahead after it
             proc = subprocess.Popen([SDRUN, "full", "--source", str(users.b), "--target", "prod", "--skip-canary",
-                                     "--force", "-q"], env={**env, "SDRUN_SWAP_WAIT": "120"},
+                                     "--force", "--allow-shrink", "-q"], env={**env, "SDRUN_SWAP_WAIT": "120"},
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             deadline = time.monotonic() + 180
             while time.monotonic() < deadline and proc.poll() is None:

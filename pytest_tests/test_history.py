@@ -214,3 +214,37 @@ def test_a_killed_import_leaves_the_previous_history(exports: tuple[Path, Path, 
     assert "merged into" in r.stdout
     assert not list(tmp_path.glob(".history.db.*.tmp"))
     assert same_rows(full, history) == {t: (0, 0) for t in TABLES}
+
+
+def write_csv_export(source: Path, folder: Path) -> None:
+    """A reference-layout CSV export as a spreadsheet tool saves one: UTF-8 with a BOM, `;`, CRLF,
+    minimal quoting (a multi-line comment is quoted), empty fields for NULL."""
+    import csv
+
+    folder.mkdir()
+    con = sqlite3.connect(source)
+    for t in TABLES:
+        cur = con.execute(f"select * from {t} order by rowid")
+        with open(folder / f"{t}.csv", "w", encoding="utf-8-sig", newline="") as f:
+            w = csv.writer(f, delimiter=";", lineterminator="\r\n")
+            w.writerow([d[0] for d in cur.description])
+            w.writerows(["" if v is None else v for v in row] for row in cur)
+    con.close()
+
+
+def test_two_csv_exports_merge_into_one_full_export(exports: tuple[Path, Path, Path, int], tmp_path: Path) -> None:
+    full, first, second, changed = exports
+    folders = {}
+    for name, source in (("full", full), ("q1", first), ("q2", second)):
+        folders[name] = tmp_path / f"{name}_csv"
+        write_csv_export(source, folders[name])
+    whole = tmp_path / "full.db"
+    r = sdrun("import", "--from", str(folders["full"]), "--out", str(whole), home=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    history = tmp_path / "history.db"
+    merge(tmp_path, folders["q1"], history)
+    r2 = merge(tmp_path, folders["q2"], history)
+    assert f"{changed:,} changed" in r2.stdout and "UTF-8 with BOM" in r2.stdout
+    assert same_rows(whole, history) == {t: (0, 0) for t in TABLES}
+    again = merge(tmp_path, folders["q2"], history)
+    assert "already imported" in again.stdout

@@ -107,8 +107,11 @@ def pie(title: str, sql: str, w: int = 8, h: int = 8, **kw: Any) -> dict[str, An
     return panel("piechart", title, sql, w, h, options={"reduceOptions": {"values": True, "calcs": []}}, **kw)
 
 
+HISTORY_START = "2000-01-01T00:00:00.000Z"  # min_valid_timestamp: the whole history, however many years
+
+
 def dashboard(uid: str, title: str, description: str, panels: list[dict[str, Any]], *,
-              time_from: str = "now-2y", tags: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+              time_from: str = HISTORY_START, tags: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
     x = y = row_h = 0
     for i, p in enumerate(panels, start=1):
         w, h = p["gridPos"]["w"], p["gridPos"]["h"]

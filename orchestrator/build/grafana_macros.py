@@ -19,12 +19,17 @@ global variables its SQL engine replaces first (`pkg/tsdb/sqleng`):
 
 As in Grafana, `$__timeGroup(c, i)` directly followed by a comma gets the alias too (pre-5.3
 compatibility), arguments are split on commas and trimmed, and an unknown macro is an error.
+
+`time_range` reads a dashboard's default range (its `time.from` / `time.to`) as Grafana's dateMath
+does: relative (`now`, `now-2y`, `now-30d`, `now/d`) or absolute (`2000-01-01T00:00:00.000Z`, or
+epoch milliseconds), so a test runs the panels over the range a dashboard opens with.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 MACRO = re.compile(r"\$([_a-zA-Z0-9]+)\(([^\)]*)\)")
 UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
@@ -132,3 +137,59 @@ def _interval_text(interval: timedelta) -> str:
         if seconds >= size and seconds % size == 0:
             return f"{int(seconds // size)}{unit}"
     return f"{int(seconds * 1000)}ms"
+
+
+DATEMATH = re.compile(r"now((?:[+-]\d+[yMwdhms])*)(?:/([yMdhms]))?")
+_STEP = re.compile(r"([+-])(\d+)([yMwdhms])")
+_SPAN = {"w": timedelta(weeks=1), "d": timedelta(days=1), "h": timedelta(hours=1), "m": timedelta(minutes=1),
+         "s": timedelta(seconds=1)}
+
+
+def _add_months(t: datetime, months: int) -> datetime:
+    y, m = divmod(t.month - 1 + months, 12)
+    year, month = t.year + y, m + 1
+    days = [31, 29 if year % 4 == 0 and (year % 100 or year % 400 == 0) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+    return t.replace(year=year, month=month, day=min(t.day, days[month - 1]))
+
+
+def _round(t: datetime, unit: str, *, up: bool) -> datetime:
+    """dateMath's `/unit`: the start of the unit (`from`), or its last millisecond (`to`)."""
+    t = t.replace(microsecond=0)
+    start = {
+        "y": t.replace(month=1, day=1, hour=0, minute=0, second=0),
+        "M": t.replace(day=1, hour=0, minute=0, second=0),
+        "d": t.replace(hour=0, minute=0, second=0),
+        "h": t.replace(minute=0, second=0),
+        "m": t.replace(second=0),
+        "s": t,
+    }[unit]
+    if not up:
+        return start
+    nxt = _add_months(start, 12) if unit == "y" else _add_months(start, 1) if unit == "M" else start + _SPAN[unit]
+    return nxt - timedelta(milliseconds=1)
+
+
+def parse_time(text: str, now: datetime, *, is_end: bool = False) -> datetime:
+    """One end of a dashboard's time range as Grafana reads it (dateMath.parse): `now` with steps
+    (`now-2y`, `now-30d+1h`) and rounding (`now/d`; `to` rounds up to the end of the unit), an ISO
+    8601 time, or epoch milliseconds. Returns an aware UTC datetime."""
+    text = text.strip()
+    m = DATEMATH.fullmatch(text)
+    if m:
+        t = now.astimezone(UTC)
+        for sign, n, unit in _STEP.findall(m.group(1)):
+            k = int(n) * (1 if sign == "+" else -1)
+            t = _add_months(t, 12 * k) if unit == "y" else _add_months(t, k) if unit == "M" else t + k * _SPAN[unit]
+        return _round(t, m.group(2), up=is_end) if m.group(2) else t
+    if text.isdigit():
+        return datetime.fromtimestamp(int(text) / 1000, UTC)
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise MacroError(f"not a Grafana time: {text!r}") from None
+    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+def time_range(time: dict[str, Any], now: datetime) -> tuple[datetime, datetime]:
+    """A dashboard's default range (`{"from": ..., "to": ...}`) at `now`."""
+    return parse_time(time["from"], now), parse_time(time["to"], now, is_end=True)

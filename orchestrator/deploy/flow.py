@@ -8,10 +8,13 @@ dashboards' queries) → report → drop the canary schemas unless `--keep`.
 
 `sdrun full --target prod`: the canary stage first (unless `--skip-canary`), then the full data
 into the next version's schemas `servicedesk_next` (+ `_staging`, `raw_next`), built, tested and
-verified there; then the live marts are backed up (pg_dump + SHA-256 manifest) and one transaction
-renames the live set to the previous version's names `servicedesk_<v>` (+ `_staging`, `raw_<v>`)
-and the new version to the live names (grants are copied first). Readers never see a missing or
-half-built schema. Older versions beyond SDRUN_KEEP_VERSIONS (default 2) are dropped.
+verified there; compared with the live version (quarter over quarter: rows, tickets per month, the
+quality score, quarantine, live rows missing from the new build; the shrink gate halts a deploy that
+would lose rows of the history unless `--allow-shrink`: deploy/compare.py); then the live marts are
+backed up (pg_dump + SHA-256 manifest) and one transaction renames the live set to the previous
+version's names `servicedesk_<v>` (+ `_staging`, `raw_<v>`) and the new version to the live names
+(grants are copied first). Readers never see a missing or half-built schema. Older versions beyond
+SDRUN_KEEP_VERSIONS (default 2) are dropped.
 
 Safety: one canary/prod run at a time per database (a session advisory lock, released by the
 server when the process dies). Whatever a killed run left behind (schemas of versions that never
@@ -35,7 +38,7 @@ from orchestrator.build.report import summary_lines, warehouse_figures
 from orchestrator.core.errors import GateHalted, UsageError
 from orchestrator.core.runs import Run
 from orchestrator.core.settings import Settings
-from orchestrator.deploy import checks, ledger, swap, versions
+from orchestrator.deploy import checks, compare, ledger, swap, versions
 from orchestrator.run import steps
 from orchestrator.run.skeleton import RunContext, RunOutcome, execute
 from orchestrator.targets import Target, engine, get_target
@@ -50,6 +53,8 @@ class DeployOptions:
     force: bool = False  # build a new version even when the live one came from the same source
     keep_versions: int = field(default_factory=lambda: keep_versions_from_env())
     swap_wait: float = field(default_factory=lambda: swap.swap_wait_from_env())  # seconds, for old snapshots
+    allow_shrink: bool = False  # a deliberate replacement: the shrink gate reports, does not halt
+    max_rows_drop_share: float = field(default_factory=lambda: compare.max_drop_share_from_env())
 
 
 def keep_versions_from_env() -> int:
@@ -113,6 +118,8 @@ def full(
                           keep=options.keep and target_name == "canary",
                           prefix="" if target_name == "canary" else "canary_")
         if target_name != "prod":
+            report["comparison"] = {"skipped": "canary builds a 10% sample; prod compares its full build with "
+                                               "the live version"}
             return
         new_version = version_id(run.run_id)
         ledger.set_version(lock, run.run_id, version=new_version)
@@ -120,6 +127,20 @@ def full(
         published = False
         try:
             _build_and_verify(run, report, target, source, info.sha256, info.tables, dbt_vars, settings, prefix="")
+            with run.step("compare") as rec:
+                comparison = report["comparison"] = compare.compare(
+                    target.schemas, live_version=live["version"] if live else None,
+                    live_score=ledger.live_score(lock) if live else None,
+                    new_score=report["profile"].get("score"))
+                if comparison.get("first_deploy"):
+                    rec["first_deploy"] = True
+                else:
+                    verdict = compare.gate(comparison, share=options.max_rows_drop_share,
+                                           allow_shrink=options.allow_shrink)
+                    rec["gate"] = verdict["status"]
+                    if verdict["status"] == "overridden":
+                        run.log("shrink gate overridden by --allow-shrink: " + "; ".join(verdict["problems"]),
+                                step="compare", level="warning")
             with run.step("backup") as rec:
                 rec.update(versions.backup_live(settings, run.run_id, lock))
             with run.step("swap") as rec:
@@ -166,7 +187,8 @@ def _summary(report: dict[str, Any]) -> list[str]:
     if report.get("unchanged"):
         extra.append(f"  unchanged   live version {report['unchanged']['live_version']} already holds this "
                      "source; nothing deployed (--force to rebuild)")
-    for key, label in (("canary", "canary"), ("verify", "reconcile")):
+    keys: tuple[tuple[str, str], ...] = (("canary", "canary"), ("verify", "reconcile"), ("comparison", "compare"))
+    for key, label in keys:
         rec = report.get(key)
         if not rec:
             continue
@@ -179,6 +201,9 @@ def _summary(report: dict[str, Any]) -> list[str]:
             extra.append(f"  canary      {rec['sample_rows']:,} sampled rows, {t.get('passed', 0)} tests passed, "
                          f"{t.get('failed', 0) + t.get('errored', 0)} failed, dashboards "
                          f"{rec.get('dashboards', '-')}, {kept}")
+            continue
+        if key == "comparison":
+            extra.extend(compare.summary_lines(rec))
             continue
         for table, r in rec["reconcile"].items():
             extra.append(f"  {label:<11} {table:<10} source {r['source']:,} → raw {r['raw']:,} → staging "

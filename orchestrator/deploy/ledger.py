@@ -1,5 +1,6 @@
-"""The run ledger on PostgreSQL: `sdrun_meta.runs` (every canary/prod run, its outcome and counts)
-and what `sdrun status` and `sdrun history` read from it and from `sdrun_meta.versions`.
+"""The run ledger on PostgreSQL: `sdrun_meta.runs` (every canary/prod run, its outcome and counts:
+rows, tests, the quality score, the shrink gate's verdict) and what `sdrun status` and
+`sdrun history` read from it and from `sdrun_meta.versions`.
 """
 
 from __future__ import annotations
@@ -34,10 +35,28 @@ def finish(con: Connection, run_id: str, report: dict[str, Any]) -> None:
                             for t, r in verify["reconcile"].items()}
     if report.get("tests"):
         counts["tests"] = {k: report["tests"][k] for k in ("passed", "warned", "failed", "errored")}
+    score = (report.get("profile") or {}).get("score")
+    if score is not None:  # Gate 1's quality score: the next prod run compares its own with it (live_score)
+        counts["score"] = score
+    comparison = report.get("comparison") or {}
+    if comparison.get("gate"):
+        counts["comparison"] = {"live_version": comparison.get("live_version"), "gate": comparison["gate"]["status"],
+                                "missing": {t: d["count"] for t, d in comparison["disappeared"].items()
+                                            if "count" in d}}
     with con.cursor() as cur:
         cur.execute(f"update {META_SCHEMA}.runs set finished_at = now(), outcome = %s, counts = %s, error = %s "
                     "where run_id = %s",
                     (report["outcome"], json.dumps(counts) if counts else None, report.get("error"), run_id))
+
+
+def live_score(con: Connection) -> float | None:
+    """The quality score of the run that built the live version (None: no live version, or built
+    before the ledger kept scores)."""
+    with con.cursor() as cur:
+        cur.execute(f"""select r.counts ->> 'score' from {META_SCHEMA}.versions v
+                        join {META_SCHEMA}.runs r on r.run_id = v.run_id where v.state = 'live'""")
+        row = cur.fetchone()
+    return float(row[0]) if row and row[0] is not None else None
 
 
 def history(limit: int = 20) -> list[dict[str, Any]]:

@@ -335,20 +335,33 @@ def is_sqlite(path: Path) -> bool:
 
 
 def import_into(path: Path | None, history: Path, *, backups_dir: Path,
-                files: dict[str, Path | None] | None = None, force: bool = False) -> MergeResult:
+                files: dict[str, Path | None] | None = None, force: bool = False,
+                mapping: str | Path | None = None, landed: list[str] | None = None) -> MergeResult:
     """`sdrun import --from PATH --into HISTORY.db`: PATH a SQLite export in the reference layout, or
-    XLSX workbooks (a folder, or a file per table); landed first as a reference-layout SQLite file
-    beside the history (source/xlsx.py), then merged. An export whose SHA-256 the history's
-    `imports` already lists is not merged again unless `force`."""
+    XLSX workbooks (a folder, or a file per table), or CSV files (a folder, or a .csv file; with
+    `mapping`, another tool's column names, source/csv_export.py); landed first as a reference-layout
+    SQLite file beside the history (source/xlsx.py, source/csv_export.py), then merged. The landing's
+    lines (files, encodings, delimiters, header rows) are appended to `landed` when given. An export
+    whose SHA-256 the history's `imports` already lists is not merged again unless `force`."""
+    from orchestrator.source import csv_export
     from orchestrator.source.xlsx import import_xlsx, input_files
 
     history = Path(history)
     if history.exists() and history.is_dir():
         raise UsageError(f"{history}: is a directory")
+    found: dict[str, Path]
+    the_mapping = csv_export.load_mapping(mapping) if mapping is not None else None
+    as_csv = csv_export.is_csv_input(Path(path) if path is not None else None, files)
+    if the_mapping is not None and not as_csv:
+        raise UsageError("--mapping applies to CSV exports (a .csv file or a folder of tickets*/comments*/"
+                         "timesheets*.csv); XLSX workbooks through a mapping are not supported yet")
     if path is not None and Path(path).is_file() and is_sqlite(Path(path)):
         inputs, name = [Path(path)], Path(path).name
     else:
-        found = input_files(Path(path) if path is not None else None, files)
+        if as_csv:
+            found = csv_export.csv_files(Path(path) if path is not None else None, files, the_mapping)
+        else:
+            found = input_files(Path(path) if path is not None else None, files)
         inputs, name = list(found.values()), (Path(path).name if path is not None else
                                               ", ".join(p.name for p in found.values()))
     export_sha = _export_sha(inputs)
@@ -362,7 +375,12 @@ def import_into(path: Path | None, history: Path, *, backups_dir: Path,
         return merge_into(inputs[0], history, export_name=name, backups_dir=backups_dir, export_sha=export_sha)
     landing = history.with_name(f".{history.name}.landing.{os.getpid()}.tmp")
     try:
-        import_xlsx(found, landing, force=True)
+        if as_csv:
+            result = csv_export.import_csv(found, landing, mapping=the_mapping, force=True)
+            if landed is not None:
+                landed.extend(result.describe(landing=True))
+        else:
+            import_xlsx(found, landing, force=True)
         return merge_into(landing, history, export_name=name, backups_dir=backups_dir, export_sha=export_sha)
     finally:
         with contextlib.suppress(OSError):
