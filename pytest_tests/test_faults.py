@@ -585,6 +585,7 @@ def test_user_views_tables_and_grants_follow_the_live_data_across_swap_and_rollb
                 assert not can_read(env, "two_columns", f"select count(*) from servicedesk.{table}"), table
             assert can_read(env, "two_columns", "select ticket_id, status_group from servicedesk.tickets")
             assert not can_read(env, "two_columns", "select * from servicedesk.tickets")
+            assert not can_read(env, "tickets_only", "select count(*) from sdrun_meta.runs")  # nor the ledger
             assert live_content(env, user="grafana_ro")  # the dashboards' role still reads every mart
 
         follows_live(open_b)

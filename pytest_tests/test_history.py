@@ -248,3 +248,24 @@ def test_two_csv_exports_merge_into_one_full_export(exports: tuple[Path, Path, P
     assert same_rows(whole, history) == {t: (0, 0) for t in TABLES}
     again = merge(tmp_path, folders["q2"], history)
     assert "already imported" in again.stdout
+
+
+def test_a_single_workbook_merges_its_table_only(exports: tuple[Path, Path, Path, int], tmp_path: Path) -> None:
+    """A service desk may export one table at a time: `--from tickets.xlsx` merges the tickets, and
+    the other tables of the history stay as they were."""
+    from orchestrator.demo.xlsx import export_xlsx
+
+    full, first, second, changed = exports
+    history = tmp_path / "history.db"
+    merge(tmp_path, first, history)
+    before = {t: sqlite3.connect(history).execute(f"select count(*) from {t}").fetchone()[0] for t in TABLES}
+    export_xlsx(second, tmp_path / "q2_xlsx")
+    r = merge(tmp_path, tmp_path / "q2_xlsx" / "tickets.xlsx", history)
+    assert f"{changed:,} changed" in r.stdout
+    h = sqlite3.connect(history)
+    after = {t: h.execute(f"select count(*) from {t}").fetchone()[0] for t in TABLES}
+    n_second = sqlite3.connect(second).execute("select count(*) from tickets").fetchone()[0]
+    assert after == {**before, "tickets": before["tickets"] + n_second - changed}
+    bad = sdrun("import", "--from", str(tmp_path / "q2_xlsx" / "tickets.xlsx"), "--into", str(tmp_path / "x.db"),
+                "--mapping", "jira", home=tmp_path)
+    assert bad.returncode == 2 and "not supported yet" in bad.stderr

@@ -344,7 +344,7 @@ def import_into(path: Path | None, history: Path, *, backups_dir: Path,
     lines (files, encodings, delimiters, header rows) are appended to `landed` when given. An export
     whose SHA-256 the history's `imports` already lists is not merged again unless `force`."""
     from orchestrator.source import csv_export
-    from orchestrator.source.xlsx import import_xlsx, input_files
+    from orchestrator.source.xlsx import history_inputs, import_xlsx
 
     history = Path(history)
     if history.exists() and history.is_dir():
@@ -361,7 +361,7 @@ def import_into(path: Path | None, history: Path, *, backups_dir: Path,
         if as_csv:
             found = csv_export.csv_files(Path(path) if path is not None else None, files, the_mapping)
         else:
-            found = input_files(Path(path) if path is not None else None, files)
+            found = history_inputs(Path(path) if path is not None else None, files)
         inputs, name = list(found.values()), (Path(path).name if path is not None else
                                               ", ".join(p.name for p in found.values()))
     export_sha = _export_sha(inputs)
@@ -380,7 +380,7 @@ def import_into(path: Path | None, history: Path, *, backups_dir: Path,
             if landed is not None:
                 landed.extend(result.describe(landing=True))
         else:
-            import_xlsx(found, landing, force=True)
+            import_xlsx(found, landing, force=True, missing_empty=True)
         return merge_into(landing, history, export_name=name, backups_dir=backups_dir, export_sha=export_sha)
     finally:
         with contextlib.suppress(OSError):

@@ -207,6 +207,34 @@ def _match_one(folder: Path, pattern: str) -> Path:
     return hits[0]
 
 
+def history_inputs(path: Path | None, files: dict[str, Path | None] | None = None) -> dict[str, Path]:
+    """The workbooks of an export merged into a history, which may hold only some of the tables: a
+    single workbook (its table from its name, `tickets*.xlsx`...), a folder (at most one workbook
+    per table, at least one in all), and/or a file per table."""
+    given = {t: Path(p) for t, p in (files or {}).items() if p is not None}
+    if path is not None and Path(path).is_file():
+        name = Path(path).name.lower()
+        table = next((t for t, pattern in PATTERNS.items() if name.startswith(pattern.split("*")[0])), None)
+        if table is None or not name.endswith(".xlsx"):
+            raise SourceError(f"{path}: a single workbook must be named like its table "
+                              f"({', '.join(PATTERNS.values())})")
+        given.setdefault(table, Path(path))
+    elif path is not None:
+        if not Path(path).is_dir():
+            raise SourceError(f"{path}: not found")
+        for table, pattern in PATTERNS.items():
+            if table in given:
+                continue
+            try:
+                given[table] = _match_one(Path(path), pattern)
+            except SourceError as exc:
+                if "no file matching" not in str(exc):
+                    raise SourceError(f"{path}: {exc}") from None
+    if not given:
+        raise SourceError(f"{path}: no workbook matching {', '.join(PATTERNS.values())}")
+    return given
+
+
 def workbooks_sha256(folder: Path) -> str:
     """One SHA-256 over the workbooks a folder import reads (name and content of each), or over
     the folder's listing when the files cannot be resolved (the run then fails anyway)."""
@@ -1094,14 +1122,17 @@ def read_sheet(
 # ---------------------------------------------------------------------------------------------
 
 
-def import_xlsx(files: dict[str, Path], out: Path, *, force: bool = False) -> ImportResult:
-    """Land one workbook per table in a new SQLite source `out` (atomically). See the module docstring."""
+def import_xlsx(files: dict[str, Path], out: Path, *, force: bool = False,
+                missing_empty: bool = False) -> ImportResult:
+    """Land one workbook per table in a new SQLite source `out` (atomically). See the module docstring.
+    `missing_empty`: a table without a workbook lands empty (an export merged into a history may
+    hold only some of the tables)."""
     out = Path(out)
     check_writable(out, force)
     limits = Limits.from_env()
     specs = expected_tables()
     for spec in specs:
-        if spec.name not in files:
+        if spec.name not in files and not missing_empty:
             raise UsageError(f"no workbook given for table {spec.name}")
     t0 = time.perf_counter()
     sheets: dict[str, SheetResult] = {}
@@ -1115,6 +1146,8 @@ def import_xlsx(files: dict[str, Path], out: Path, *, force: bool = False) -> Im
                 cols = ", ".join('"{}" TEXT'.format(c.replace('"', '""')) for c in spec.columns)
                 con.execute(f'CREATE TABLE "{spec.name}" ({cols})')
                 sql = f'INSERT INTO "{spec.name}" VALUES ({", ".join("?" * len(spec.columns))})'
+                if spec.name not in files:
+                    continue
                 holder: list[SheetResult] = []
                 batch: list[tuple[str | None, ...]] = []
                 for row in read_sheet(Path(files[spec.name]), spec, holder, limits):

@@ -194,18 +194,11 @@ def drop_now(names: Sequence[str]) -> None:
 
 
 def read_roles(cur: Any) -> list[str]:
-    """Roles that read the live marts: those holding USAGE on it now, plus the configured read role."""
-    roles: set[str] = set()
-    cur.execute(
-        """select r.rolname from pg_namespace n, aclexplode(n.nspacl) a join pg_roles r on r.oid = a.grantee
-           where n.nspname = %s and a.privilege_type = 'USAGE' and r.rolname <> current_user""",
-        (LIVE_SCHEMA,),
-    )
-    roles.update(r[0] for r in cur.fetchall())
+    """The dashboards' read-only role (SDRUN_READ_ROLE, default grafana_ro), when it exists: the
+    role a first deploy grants the marts to, and the one the ledger (sdrun_meta) is granted to.
+    Every other role keeps exactly the grants it had on the live set (deploy/swap.py)."""
     wanted = os.environ.get(READ_ROLE_ENV, DEFAULT_READ_ROLE)
-    if wanted and role_exists(cur, wanted):
-        roles.add(wanted)
-    return sorted(roles)
+    return [wanted] if wanted and role_exists(cur, wanted) else []
 
 
 def grant_read(cur: Any, schema: str, roles: Sequence[str]) -> None:
