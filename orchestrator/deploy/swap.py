@@ -44,8 +44,7 @@ from orchestrator.targets.postgres import connection, dependents, ident, relatio
 from orchestrator.targets.schemas import SchemaSet
 
 ROLES = ("marts", "staging", "raw")  # SchemaSet's fields, in the order of SchemaSet.all()
-MOVE_KEYWORD = {"r": "table", "p": "table", "f": "foreign table", "S": "sequence", "v": "view",
-                "m": "materialized view"}
+# a relkind's name, which is also its keyword in ALTER … SET SCHEMA and DROP
 KIND_NAME = {"r": "table", "p": "table", "f": "foreign table", "S": "sequence", "v": "view",
              "m": "materialized view"}
 SWAP_WAIT_ENV = "SDRUN_SWAP_WAIT"
@@ -116,7 +115,8 @@ def plan(cur: Any, live: SchemaSet, incoming: SchemaSet, sdrun_live: Relations |
                                    f"the new version has a relation of that name: rename or move it")
             else:
                 out.moves.append((kind, live_name, name, in_name))
-    out.refused += foreign_objects(cur, live.all())
+    out.refused += [f"{obj} is in a schema of sdrun's, and sdrun does not carry functions or types: move it to "
+                    "another schema" for obj in foreign_objects(cur, live.all())]
     ours_qualified = {(live_name, n) for role, live_name in zip(ROLES, live.all(), strict=True) for n in ours[role]}
     for dep in dependents(cur, live.all()):
         on = (dep["on_schema"], dep["on_name"])
@@ -167,15 +167,14 @@ def foreign_objects(cur: Any, schemas: tuple[str, ...]) -> list[str]:
            order by 1""",
         (list(schemas), list(schemas)),
     )
-    return [f"{r[0]} is in a schema of sdrun's, and sdrun does not carry functions or types: move it to "
-            "another schema" for r in cur.fetchall()]
+    return [r[0] for r in cur.fetchall()]
 
 
 def carry_over(cur: Any, p: Plan) -> None:
     """Before the renames: move the relations sdrun did not build into the set going live."""
     for kind, schema, name, to in p.moves:
         cur.execute(sql.SQL("alter {} {}.{} set schema {}").format(
-            sql.SQL(MOVE_KEYWORD[kind]), ident(schema), ident(name), ident(to)))
+            sql.SQL(KIND_NAME[kind]), ident(schema), ident(name), ident(to)))
 
 
 def repoint(cur: Any, p: Plan) -> None:
@@ -363,7 +362,7 @@ def blockers(cur: Any, schemas: SchemaSet, sdrun: Relations) -> list[str]:
         for rel, kind in relations(cur, name).items():
             if rel not in sdrun[role]:
                 problems.append(f"{name}.{rel} ({KIND_NAME.get(kind, kind)}) was not built by sdrun")
-    problems += [p.split(" is in a schema")[0] + " is in it" for p in foreign_objects(cur, schemas.all())]
+    problems += [f"{obj} is in it" for obj in foreign_objects(cur, schemas.all())]
     return problems
 
 
