@@ -141,8 +141,8 @@ def import_xlsx(
         None, "--into", help="The history to merge the export into (created on the first import)."
     ),
     mapping: str | None = typer.Option(
-        None, "--mapping", help="CSV: another tool's column names: a shipped mapping (servicenow, jira) or a "
-        "mapping FILE.yml (orchestrator/source/mappings/README.md)."
+        None, "--mapping", help="Another tool's column names (CSV or XLSX): a shipped mapping (servicenow, jira) "
+        "or a mapping FILE.yml (orchestrator/source/mappings/README.md)."
     ),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing --out; merge an export --into "
                                "already lists."),
@@ -162,8 +162,8 @@ def import_xlsx(
     from orchestrator.source import csv_export
 
     assert out is not None
-    if mapping is not None or csv_export.is_csv_input(from_, given):
-        the_mapping = csv_export.load_mapping(mapping) if mapping is not None else None
+    the_mapping = csv_export.load_mapping(mapping) if mapping is not None else None
+    if csv_export.is_csv_input(from_, given):
         landed_csv = csv_export.import_csv(csv_export.csv_files(from_, given, the_mapping), out,
                                            mapping=the_mapping, force=force)
         typer.echo("\n".join(landed_csv.describe()))
@@ -171,7 +171,7 @@ def import_xlsx(
     from orchestrator.source.xlsx import import_xlsx as run_import
     from orchestrator.source.xlsx import input_files
 
-    result = run_import(input_files(from_, given), out, force=force)
+    result = run_import(input_files(from_, given, the_mapping), out, force=force, mapping=the_mapping)
     typer.echo("\n".join(result.describe()))
 
 

@@ -266,6 +266,12 @@ def test_a_single_workbook_merges_its_table_only(exports: tuple[Path, Path, Path
     after = {t: h.execute(f"select count(*) from {t}").fetchone()[0] for t in TABLES}
     n_second = sqlite3.connect(second).execute("select count(*) from tickets").fetchone()[0]
     assert after == {**before, "tickets": before["tickets"] + n_second - changed}
+    # through a mapping a workbook must hold the mapped names (these are the reference ones)
     bad = sdrun("import", "--from", str(tmp_path / "q2_xlsx" / "tickets.xlsx"), "--into", str(tmp_path / "x.db"),
                 "--mapping", "jira", home=tmp_path)
-    assert bad.returncode == 2 and "not supported yet" in bad.stderr
+    assert bad.returncode == 1 and "no header row" in bad.stderr, bad.stderr
+    assert "(expected mapped columns 'Issue key', 'Summary'," in bad.stderr
+    assert not (tmp_path / "x.db").exists()
+    # a SQLite export is in the reference layout: a mapping is refused, not ignored
+    bad = sdrun("import", "--from", str(second), "--into", str(tmp_path / "x.db"), "--mapping", "jira", home=tmp_path)
+    assert bad.returncode == 2 and "--mapping applies to CSV files and XLSX workbooks" in bad.stderr, bad.stderr

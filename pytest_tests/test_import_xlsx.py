@@ -86,16 +86,18 @@ def test_import_lands_text_with_reference_names(tmp_path: Path) -> None:
     out = tmp_path / "source.db"
     res = sdrun("import", "--from", str(folder), "--out", str(out), home=tmp_path)
     assert res.returncode == 0, res.stderr
-    assert "header on row 3" in res.stdout and "'Remarks'" in res.stdout
+    assert "header on row 3" in res.stdout and "extra columns landed: 'Remarks'" in res.stdout
     con = sqlite3.connect(out)
-    assert [r[1] for r in con.execute("pragma table_info(tickets)")] == columns("tickets")
+    # the reference columns, then the extra one under its own header text
+    assert [r[1] for r in con.execute("pragma table_info(tickets)")] == [*columns("tickets"), "Remarks"]
     assert {r[2] for r in con.execute("pragma table_info(tickets)")} == {"TEXT"}
     con.close()
     tickets = read_table(out, "tickets")
     assert tickets == [
         (1, "T1", " Printer jams ", "Closed", "p3", "Hardware", "Service Desk", "Ann", "2025-05-20 08:42:13",
-         "20/05/2025 8:50", "2025-05-20 10:00:00", "2025-05-21", "Yes"),
-        (2, "10452", "", "Open", "P2", "N/A", "Service Desk", None, "2025-05-22 09:00:00", None, None, None, "TRUE"),
+         "20/05/2025 8:50", "2025-05-20 10:00:00", "2025-05-21", "Yes", "x"),
+        (2, "10452", "", "Open", "P2", "N/A", "Service Desk", None, "2025-05-22 09:00:00", None, None, None, "TRUE",
+         None),
     ]  # fmt: skip
     assert read_table(out, "comments") == [(1, "C1", "T1", "2025-05-20 09:00:00", "ann", "Looking", "1")]
     assert read_table(out, "timesheets") == [
@@ -380,9 +382,14 @@ def test_formulas_without_a_cached_value_are_refused(tmp_path: Path) -> None:
     rows.insert(5, ["=1+1"])  # a formula in a landed column of a row otherwise blank
     res, out = import_tickets(tmp_path, write_workbook(tmp_path / "f.xlsx", rows, sheet="Tickets"))
     err = refusal(res, out)
-    assert "f.xlsx [Tickets]: formula cells without a cached value (L2, L3, L4, L5, A6, ... 13 in all): " in err, err
+    # column M, an extra column, is landed too: its formulas would land NULL as well
+    assert "f.xlsx [Tickets]: formula cells without a cached value (L2, M2, L3, M3, L4, ... 25 in all): " in err, err
     assert "open and save the workbook in Excel or LibreOffice so the values are stored, or paste values" in err
-    assert "M2" not in err  # an extra column (not landed) may hold formulas
+
+    # a column that is not landed (a second 'Remarks') may hold them
+    rows = [[*names, "Remarks", "remarks"], *([*ticket_row(n), "x", f"=LEN(B{n + 1})"] for n in range(1, 4))]
+    res, out = import_tickets(tmp_path / "ok", write_workbook(tmp_path / "ok.xlsx", rows, sheet="Tickets"))
+    assert landed(res, out, '"Remarks"') == [("x",)] * 3
 
 
 def test_formula_cells_land_their_cached_value(tmp_path: Path) -> None:
@@ -422,7 +429,7 @@ def test_formula_cells_land_their_cached_value(tmp_path: Path) -> None:
 
 def test_merged_cells_in_the_data_are_refused(tmp_path: Path) -> None:
     """openpyxl's merge_cells, as a person merges cells in Excel. Today: B5 and B6 land as NULL, exit 0.
-    A merged title above the header, and merges in a column that is not landed, are fine."""
+    A merge in an extra column is refused too (it is landed); a merged title above the header is fine."""
 
     def workbook(path: Path, merges: list[str]) -> Path:
         wb = Workbook()
@@ -432,16 +439,17 @@ def test_merged_cells_in_the_data_are_refused(tmp_path: Path) -> None:
         ws.append([*columns("tickets"), "Remarks"])
         for n in range(1, 7):
             ws.append([*ticket_row(n), "see B" if n == 1 else None])
-        for rng in ["A1:F1", "M3:M5", *merges]:
+        for rng in ["A1:F1", *merges]:
             ws.merge_cells(rng)
         wb.save(path)
         return path
 
-    res, out = import_tickets(tmp_path, workbook(tmp_path / "m.xlsx", ["B4:B6", "C8:D8"]))
+    res, out = import_tickets(tmp_path, workbook(tmp_path / "m.xlsx", ["B4:B6", "C8:D8", "M3:M5"]))
     err = refusal(res, out)
-    assert "m.xlsx [Tickets]: merged cells B4:B6, C8:D8 in the data (columns B 'TKT-Title', C 'TKT-Status', " in err
-    assert "D 'TKT-Priority'): a merged range holds its value in its first cell only" in err, err
-    assert "A1:F1" not in err and "M3" not in err
+    assert "m.xlsx [Tickets]: merged cells B4:B6, M3:M5, C8:D8 in the data (columns B 'TKT-Title', " in err, err
+    assert "C 'TKT-Status', " in err
+    assert "D 'TKT-Priority', M 'Remarks'): a merged range holds its value in its first cell only" in err, err
+    assert "A1:F1" not in err
 
     res, out = import_tickets(tmp_path / "ok", workbook(tmp_path / "ok.xlsx", []))
     assert [r[0] for r in landed(res, out, '"TKT-Title"')] == [f"Ticket {n}" for n in range(1, 7)]
@@ -455,10 +463,12 @@ def test_a_duplicated_reference_header_is_refused(tmp_path: Path) -> None:
     err = refusal(res, out)
     assert "d.xlsx [Tickets] (header on row 1): columns C and M are both headed 'TKT-Status': only one" in err, err
 
-    rows = [[*names, "Remarks", "remarks"], [*ticket_row(1), "x", "y"]]  # extra columns are not landed
+    # the first of two extra columns of one name (case-insensitively) lands, the second is named
+    rows = [[*names, "Remarks", "remarks"], [*ticket_row(1), "x", "y"]]
     res, out = import_tickets(tmp_path / "ok", write_workbook(tmp_path / "ok.xlsx", rows))
-    assert landed(res, out, '"TKT-Status"') == [("Open",)]
-    assert "extra columns not landed: 'Remarks', 'remarks'" in res.stdout
+    assert landed(res, out, '"TKT-Status", "Remarks"') == [("Open", "x")]
+    assert ("extra columns landed: 'Remarks'; not landed: 'remarks' (column N: name already landed or reserved)"
+            in res.stdout), res.stdout
 
 
 def test_a_cell_text_over_excels_limit_is_refused(tmp_path: Path) -> None:
@@ -571,3 +581,142 @@ def test_damaged_cell_references_are_refused(tmp_path: Path, cell: Xml, message:
     rows = [columns("tickets"), ticket_row(1, **{"TKT-Title": cell})]
     res, out = import_tickets(tmp_path, raw_xlsx(tmp_path / "ref.xlsx", rows, shared=["last"]))
     assert f"ref.xlsx [Tickets]: {message}" in refusal(res, out)
+
+
+# ------------------------------------------------------------------------------------------------
+# Other tools' column names (--mapping) and extra columns, as for CSV (issue 16)
+# ------------------------------------------------------------------------------------------------
+
+SERVICENOW = ["number", "short_description", "caller_id", "state", "priority", "category", "assignment_group",
+              "assigned_to", "opened_at", "resolved_at", "closed_at", "made_sla"]  # fmt: skip
+
+
+def servicenow_workbook(path: Path, rows: list[list[Any]], header: list[str] = SERVICENOW) -> Path:
+    """An incident list as ServiceNow's Export > Excel writes it: one sheet 'Page 1', the header on
+    row 1 (its own field names, a field the mapping does not name among them), date cells."""
+    return write_workbook(path, [header, *rows], sheet="Page 1")
+
+
+def incident(n: int, **over: Any) -> list[Any]:
+    row = dict(zip(SERVICENOW, [
+        f"INC00{n}", f"Incident {n}", f"Caller {n}", "Closed", "3 - Moderate", "Network", "Service Desk", "Ann",
+        dt.datetime(2024, 1, n, 9, 30), dt.datetime(2024, 1, n, 11, 0), None, True,
+    ], strict=True))  # fmt: skip
+    row.update(over)
+    return list(row.values())
+
+
+def tickets_of(db: Path) -> list[dict[str, Any]]:
+    con = sqlite3.connect(db)
+    con.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in con.execute("select * from tickets order by rowid")]
+    finally:
+        con.close()
+
+
+def test_servicenow_workbook_through_the_mapping(tmp_path: Path) -> None:
+    """`--mapping servicenow` on a single workbook (named as ServiceNow names it): the mapped columns
+    land under the reference names, one mapped to null lands NULL, the unmapped field lands as an extra
+    column, and the tables the mapping does not map land empty; with --out and with --into."""
+    src = servicenow_workbook(tmp_path / "incident.xlsx", [incident(1), incident(2, assigned_to=None)])
+    before = src.read_bytes()
+    out = tmp_path / "source.db"
+    res = sdrun("import", "--from", str(src), "--mapping", "servicenow", "--out", str(out), home=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Imported 1 sheet(s) through mapping servicenow into" in res.stdout
+    assert "from incident.xlsx [Page 1], header on row 1" in res.stdout
+    assert "extra columns landed: 'caller_id'" in res.stdout and "comments    no workbook: lands empty" in res.stdout
+    t = tickets_of(out)
+    assert list(t[0]) == [*columns("tickets"), "caller_id"]
+    assert t[0]["TKT-Ticket ID"] == "INC001" and t[0]["TKT-Title"] == "Incident 1" and t[0]["TKT-Status"] == "Closed"
+    assert t[0]["TKT-Created Time"] == "2024-01-01 09:30:00"
+    assert t[0]["TKT-Actual Resolution Date"] == "2024-01-01 11:00:00"
+    assert t[0]["TKT-Actual Response Date"] is None  # mapped to null
+    assert t[0]["TKT-SLA Met"] == "TRUE" and t[0]["caller_id"] == "Caller 1" and t[1]["TKT-Assigned To"] is None
+    assert read_table(out, "comments") == [] and read_table(out, "timesheets") == []
+
+    history = tmp_path / "history.db"
+    res = sdrun("import", "--from", str(src), "--mapping", "servicenow", "--into", str(history), home=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Read 1 sheet(s) through mapping servicenow in" in res.stdout
+    assert "tickets             2 rows in the export: 2 new" in res.stdout
+    assert tickets_of(history) == t
+    assert src.read_bytes() == before  # the export is never modified
+
+
+def test_jira_workbook_below_a_title_row(tmp_path: Path) -> None:
+    """`--mapping jira` on a workbook with a title row, the Jira names in another case and spacing, and
+    a repeated multi-valued field (Component/s): the first lands as an extra column, the repeat is named."""
+    header = ["Issue key", "Issue id", " summary ", "Status", "Priority", "Issue  Type", "Assignee", "Reporter",
+              "Created", "Resolved", "Component/s", "Component/s"]  # fmt: skip
+    rows = [
+        ["Jira export, 2 issues"],
+        header,
+        ["SD-101", 10101, "Login fails", "Done", "High", "Incident", "René", "Ana",
+         dt.datetime(2024, 2, 1, 9, 5), dt.datetime(2024, 2, 2, 10, 0), "Auth", "SSO"],
+        ["SD-102", 10102, "Mail quota", "To Do", "Low", "Service Request", None, "Björn",
+         dt.datetime(2024, 2, 3, 8, 0), None, "Mail", None],
+    ]  # fmt: skip
+    src = write_workbook(tmp_path / "tickets_jira.xlsx", rows, sheet="Issues")
+    history = tmp_path / "history.db"
+    res = sdrun("import", "--from", str(src), "--mapping", "jira", "--into", str(history), home=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "header on row 2" in res.stdout
+    assert "extra columns landed: 'Issue id', 'Reporter', 'Component/s'" in res.stdout
+    assert "not landed: 'Component/s' (column L: name already landed or reserved)" in res.stdout
+    t = tickets_of(history)
+    assert [r["TKT-Ticket ID"] for r in t] == ["SD-101", "SD-102"]
+    assert t[0]["TKT-Title"] == "Login fails" and t[0]["TKT-Category"] == "Incident"
+    assert t[0]["TKT-Assigned To"] == "René"
+    assert t[0]["TKT-Created Time"] == "2024-02-01 09:05:00"
+    assert t[0]["TKT-Actual Resolution Date"] == "2024-02-02 10:00:00"
+    assert t[0]["TKT-Team"] is None and t[0]["TKT-Closed Time"] is None and t[0]["TKT-SLA Met"] is None  # null
+    assert t[0]["Issue id"] == "10101" and t[0]["Reporter"] == "Ana" and t[0]["Component/s"] == "Auth"
+    assert t[1]["TKT-Assigned To"] is None and t[1]["Reporter"] == "Björn"
+
+
+def test_a_missing_mapped_column_is_named(tmp_path: Path) -> None:
+    """A workbook lacking a column the mapping names: exit 1, the reference and the export column named."""
+    header = [c for c in SERVICENOW if c != "opened_at"]
+    src = servicenow_workbook(tmp_path / "incident.xlsx", [[v for c, v in zip(SERVICENOW, incident(1), strict=True)
+                                                             if c != "opened_at"]], header)
+    out = tmp_path / "source.db"
+    res = sdrun("import", "--from", str(src), "--mapping", "servicenow", "--out", str(out), home=tmp_path)
+    err = refusal(res, out)
+    assert "incident.xlsx: sheet 'Page 1' (header on row 1) lacks mapped column(s) 'TKT-Created Time' " in err, err
+    assert "(export column 'opened_at')" in err
+    history = tmp_path / "history.db"
+    res = sdrun("import", "--from", str(src), "--mapping", "servicenow", "--into", str(history), home=tmp_path)
+    assert res.returncode == 1 and "(export column 'opened_at')" in res.stderr and not history.exists()
+
+
+def test_extra_columns_reach_the_history_and_stay(tmp_path: Path) -> None:
+    """A folder's extra column ('Remarks') lands in the history; a later export without it keeps the
+    history's values, and its own rows get NULL there."""
+    first = minimal_folder(tmp_path / "q1")
+    history = tmp_path / "history.db"
+    res = sdrun("import", "--from", str(first), "--into", str(history), home=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "extra columns landed: 'Remarks'" in res.stdout
+    assert [(r["TKT-Ticket ID"], r["Remarks"]) for r in tickets_of(history)] == [("T1", "x"), ("10452", None)]
+
+    second = tmp_path / "q2"
+    second.mkdir()
+    write_workbook(second / "tickets.xlsx", [columns("tickets"), ticket_row(1, **{"TKT-Status": "Reopened"}),
+                                             ticket_row(3)])
+    res = sdrun("import", "--from", str(second), "--into", str(history), home=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "1 new, 1 changed" in res.stdout
+    t = tickets_of(history)
+    assert [(r["TKT-Ticket ID"], r["TKT-Status"], r["Remarks"]) for r in t] == [
+        ("T1", "Reopened", "x"), ("10452", "Open", None), ("T3", "Open", None)]
+
+
+def test_rows_with_values_in_extra_columns_only_are_skipped_and_counted(tmp_path: Path) -> None:
+    """A row without a value in any reference column is blank (a footer note, say), even with a value
+    in an extra column: it is skipped, and counted apart."""
+    rows = [[*columns("tickets"), "Remarks"], [*ticket_row(1), "x"], [None] * 12 + ["exported by Ann"], []]
+    res, out = import_tickets(tmp_path, write_workbook(tmp_path / "t.xlsx", rows))
+    assert landed(res, out, '"TKT-Ticket ID", "Remarks"') == [("T1", "x")]
+    assert "1 blank rows skipped (1 with values in extra columns only)" in res.stdout, res.stdout

@@ -46,7 +46,7 @@ import codecs
 import csv
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -312,6 +312,30 @@ def _reader(path: Path, encoding: str, delimiter: str) -> tuple[Any, _Lines, Any
     return csv.reader(lines, delimiter=delimiter, quotechar='"', doublequote=True, strict=False), lines, f
 
 
+def extra_columns(header: Sequence[str | None], used: Container[int], landed: Iterable[str],
+                  column: Callable[[int], str]) -> tuple[list[tuple[str, int]], list[str]]:
+    """The extra columns of a header row (CSV and XLSX alike), landed after the `landed` reference
+    columns under their own header text: (name, position) of each, in header order, and a note for
+    each header cell not landed, `column(position)` naming its place: a cell left empty or blank
+    ('unnamed column 12'), a name already landed (compared case-insensitively, as SQLite compares
+    column names) or reserved (contract.RESERVED_COLUMNS). `used`: the positions read as reference
+    (or mapped) columns. A None cell (XLSX: no cell at all in the header row) is passed over."""
+    taken = {c.casefold() for c in landed}
+    extras: list[tuple[str, int]] = []
+    not_landed: list[str] = []
+    for i, cell in enumerate(header):
+        if i in used or cell is None:
+            continue
+        if cell.strip() == "":
+            not_landed.append(f"unnamed {column(i)}")
+        elif cell.casefold() in taken or cell.strip().lower() in RESERVED_COLUMNS:
+            not_landed.append(f"{cell!r} ({column(i)}: name already landed or reserved)")
+        else:
+            taken.add(cell.casefold())
+            extras.append((cell, i))
+    return extras, not_landed
+
+
 def _find_header(path: Path, encoding: str, wanted: set[str]) -> tuple[str, int, list[str]]:
     """(delimiter, header line number, header cells): the best row of the first HEADER_SCAN_ROWS."""
     best: tuple[int, int, str, int, list[str]] | None = None  # (score, width, delim, line, cells)
@@ -372,18 +396,8 @@ def read_csv(path: Path, spec: TableSpec, mapped: dict[str, str | None] | None,
         raise SourceError(f"{where}: the header lacks the{via} column(s) {', '.join(missing)}")
     order: list[int | None] = [None if source_of[c] is None else position[_norm(source_of[c])] for c in spec.columns]
     used = set(position.values())
-    taken = {c.casefold() for c in spec.columns}
-    extras: list[tuple[str, int]] = []
-    for i, cell in enumerate(header):
-        if i in used:
-            continue
-        if cell.strip() == "":
-            result.not_landed.append(f"unnamed column {i + 1}")
-        elif cell.casefold() in taken or cell.strip().lower() in RESERVED_COLUMNS:
-            result.not_landed.append(f"{cell!r} (column {i + 1}: name already landed or reserved)")
-        else:
-            taken.add(cell.casefold())
-            extras.append((cell, i))
+    extras, not_landed = extra_columns(header, used, spec.columns, lambda i: f"column {i + 1}")
+    result.not_landed.extend(not_landed)
     result.extra_columns = [c for c, _ in extras]
     result.columns = list(spec.columns) + result.extra_columns
     order += [i for _, i in extras]

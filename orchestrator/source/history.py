@@ -338,10 +338,11 @@ def import_into(path: Path | None, history: Path, *, backups_dir: Path,
                 files: dict[str, Path | None] | None = None, force: bool = False,
                 mapping: str | Path | None = None, landed: list[str] | None = None) -> MergeResult:
     """`sdrun import --from PATH --into HISTORY.db`: PATH a SQLite export in the reference layout, or
-    XLSX workbooks (a folder, or a file per table), or CSV files (a folder, or a .csv file; with
-    `mapping`, another tool's column names, source/csv_export.py); landed first as a reference-layout
-    SQLite file beside the history (source/xlsx.py, source/csv_export.py), then merged. The landing's
-    lines (files, encodings, delimiters, header rows) are appended to `landed` when given. An export
+    XLSX workbooks (a folder, a workbook, or a file per table), or CSV files (a folder, or a .csv
+    file); with `mapping`, workbooks or CSV files with another tool's column names
+    (csv_export.load_mapping); landed first as a reference-layout SQLite file beside the history
+    (source/xlsx.py, source/csv_export.py), then merged. The landing's lines (files, encodings,
+    delimiters, header rows, extra columns) are appended to `landed` when given. An export
     whose SHA-256 the history's `imports` already lists is not merged again unless `force`."""
     from orchestrator.source import csv_export
     from orchestrator.source.xlsx import history_inputs, import_xlsx
@@ -352,16 +353,16 @@ def import_into(path: Path | None, history: Path, *, backups_dir: Path,
     found: dict[str, Path]
     the_mapping = csv_export.load_mapping(mapping) if mapping is not None else None
     as_csv = csv_export.is_csv_input(Path(path) if path is not None else None, files)
-    if the_mapping is not None and not as_csv:
-        raise UsageError("--mapping applies to CSV exports (a .csv file or a folder of tickets*/comments*/"
-                         "timesheets*.csv); XLSX workbooks through a mapping are not supported yet")
     if path is not None and Path(path).is_file() and is_sqlite(Path(path)):
+        if the_mapping is not None:
+            raise UsageError(f"{path}: a SQLite export is in the reference layout already; --mapping applies to "
+                             "CSV files and XLSX workbooks")
         inputs, name = [Path(path)], Path(path).name
     else:
         if as_csv:
             found = csv_export.csv_files(Path(path) if path is not None else None, files, the_mapping)
         else:
-            found = history_inputs(Path(path) if path is not None else None, files)
+            found = history_inputs(Path(path) if path is not None else None, files, the_mapping)
         inputs, name = list(found.values()), (Path(path).name if path is not None else
                                               ", ".join(p.name for p in found.values()))
     export_sha = _export_sha(inputs)
@@ -380,7 +381,9 @@ def import_into(path: Path | None, history: Path, *, backups_dir: Path,
             if landed is not None:
                 landed.extend(result.describe(landing=True))
         else:
-            import_xlsx(found, landing, force=True, missing_empty=True)
+            landed_xlsx = import_xlsx(found, landing, force=True, missing_empty=True, mapping=the_mapping)
+            if landed is not None:
+                landed.extend(landed_xlsx.describe(landing=True))
         return merge_into(landing, history, export_name=name, backups_dir=backups_dir, export_sha=export_sha)
     finally:
         with contextlib.suppress(OSError):

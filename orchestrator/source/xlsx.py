@@ -4,19 +4,32 @@ What lands, and how:
 
 - One workbook per table. In a folder the files are matched by name, case-insensitively:
   `tickets*.xlsx`, `comments*.xlsx`, `timesheets*.xlsx` (Excel's `~$` lock files are ignored);
-  exactly one file must match each pattern. The sheet read is the one named like the table
-  (case-insensitive), else the workbook's first sheet.
-- The header row is the row, among the first `HEADER_SCAN_ROWS`, holding the most reference column
-  names (models/staging/servicedesk/_servicedesk__sources.yml), so title rows above it are skipped.
-  Names match after trimming and collapsing whitespace, case-insensitively; the SQLite columns get
-  the reference spelling. A missing (or renamed) column is an error naming it; extra columns are
-  reported and not landed. The "landed columns" below are the header's reference columns.
+  exactly one file must match each pattern (with a mapping, each table it maps; a table it does not
+  map lands empty when no file matches). A single workbook (with a mapping, or merged into a
+  history) is the table its name says, else the one table the mapping maps. The sheet read is the
+  one named like the table (case-insensitive), else the workbook's first sheet.
+- The header row is the row, among the first `HEADER_SCAN_ROWS`, holding the most wanted column
+  names: the reference names (models/staging/servicedesk/_servicedesk__sources.yml), or, for a
+  table the mapping maps (`--mapping`, csv_export.load_mapping, mappings/README.md), the mapping's
+  export column names; so title rows above it are skipped. Names match after trimming and
+  collapsing whitespace, case-insensitively; the SQLite columns get the reference spelling, and a
+  reference column mapped to `null` lands NULL. A missing (or renamed) column is an error naming it
+  (through a mapping, the reference and the export column).
+- Extra columns (header cells neither reference nor mapped) are landed too, as for CSV
+  (csv_export.extra_columns, one rule for both): after the reference columns, under their own header
+  text. A header cell left empty is not landed, nor what is under it (one holding an empty or
+  blank text is reported as an unnamed column); a second column of a name already landed
+  (case-insensitively), or one named like a reserved column (`rowid`, `source_row`), is not landed
+  either, and is reported. The "landed
+  columns" below are the header's reference columns read and its extra columns landed; the
+  "reference cells" of a row are its cells in the reference columns read.
 - Values: an Excel date cell becomes ISO text, `YYYY-MM-DD HH:MM:SS` (`.fff` when it has
   milliseconds), or `YYYY-MM-DD` when its number format shows no time; a number becomes its text
   (`2`, `1.5`); TRUE/FALSE cells become `TRUE`/`FALSE`; text cells are kept exactly as they are,
   spaces, sentinels and text dates included (cleaning is dbt's job); empty cells are NULL, a text
-  cell holding the empty string is ''. Rows with no value in any reference column (blank rows) are
-  skipped. Every column is declared TEXT, and a row's SQLite rowid is its position among the landed
+  cell holding the empty string is ''. Rows with no value in any reference cell (blank rows) are
+  skipped, even with a value in an extra column (a footer note is no ticket); those are counted
+  apart in the output. Every column is declared TEXT, and a row's SQLite rowid is its position among the landed
   rows (1, 2, ...), in sheet order.
 - A formula cell lands its cached value, the result Excel or LibreOffice stored when saving it
   (shared and array formulas alike); `t="str"` with an empty cached value is the empty string ''.
@@ -33,13 +46,14 @@ and nothing written (the checks that need the whole sheet run to its end, then t
   spreadsheet program computes it, and landing NULL would be a guess;
 - a merged range (`<mergeCells>`) reaching below the header row in a landed column: only its first
   cell holds the value, the other rows would land NULL. Merges above the header (title rows), in
-  the header row, or in extra columns only are fine;
+  the header row, or in columns not landed are fine (an extra column is landed: a merge there is
+  refused as in a reference column, and so is a formula without a cached value);
 - a repeated header: a row other than the header row in which at least half (rounded up) of the
-  landed cells hold a reference column name, normalised as header matching does. It catches a
-  header repeated by two exports pasted one under the other, also with columns moved, and a data
-  row cannot hold that many column names;
-- two header cells naming the same reference column (the second would be dropped); duplicates
-  among extra columns are not landed, so they are no error.
+  reference cells hold a wanted column name (reference or mapped), normalised as header matching
+  does. It catches a header repeated by two exports pasted one under the other, also with columns
+  moved, and a data row cannot hold that many column names;
+- two header cells naming the same wanted column (the second would be dropped); a repeated extra
+  column is not landed (see above), so it is no error.
 
 Bounds (a small zip can expand to gigabytes; each is an error naming the file, the bound and its
 variable, or the fixed limit):
@@ -90,7 +104,8 @@ from typing import Any
 
 from orchestrator.core.atomic import atomic_output, check_writable
 from orchestrator.core.errors import SourceError, UsageError
-from orchestrator.source.contract import TableSpec, check_source, expected_tables, sha256_file
+from orchestrator.source.contract import TableSpec, check_source, expected_tables, quote_ident, sha256_file
+from orchestrator.source.csv_export import Mapping, extra_columns
 
 HEADER_SCAN_ROWS = 30
 BATCH = 5000
@@ -119,7 +134,10 @@ class SheetResult:
     rows: int = 0
     date_cells: int = 0
     blank_rows_skipped: int = 0
-    extra_columns: list[str] = field(default_factory=list)
+    blank_rows_with_extras: int = 0  # of the blank rows skipped, those with a value in an extra column
+    extra_columns: list[str] = field(default_factory=list)  # landed, after the reference columns
+    not_landed: list[str] = field(default_factory=list)  # header cells not landed, one note each
+    columns: list[str] = field(default_factory=list)  # the landed columns, in order
 
 
 @dataclass
@@ -127,9 +145,14 @@ class ImportResult:
     out: Path
     sheets: dict[str, SheetResult]
     seconds: float
+    mapping: str | None = None
+    empty_tables: list[str] = field(default_factory=list)  # tables without a workbook: landed empty
 
-    def describe(self) -> list[str]:
-        lines = [f"Imported {len(self.sheets)} sheet(s) into {self.out} in {self.seconds:.1f}s"]
+    def describe(self, *, landing: bool = False) -> list[str]:
+        """The import's lines; `landing`: `out` is the temporary file a history merge reads (not named)."""
+        via = f" through mapping {self.mapping}" if self.mapping else ""
+        where = "" if landing else f" into {self.out}"
+        lines = [f"{'Read' if landing else 'Imported'} {len(self.sheets)} sheet(s){via}{where} in {self.seconds:.1f}s"]
         for r in self.sheets.values():
             line = (
                 f"  {r.table:<11} {r.rows:>9,} rows  from {r.file.name} [{r.sheet}], header on row {r.header_row}, "
@@ -137,14 +160,20 @@ class ImportResult:
             )
             if r.blank_rows_skipped:
                 line += f", {r.blank_rows_skipped:,} blank rows skipped"
+                if r.blank_rows_with_extras:
+                    line += f" ({r.blank_rows_with_extras:,} with values in extra columns only)"
             if r.extra_columns:
-                line += f"; extra columns not landed: {', '.join(repr(c) for c in r.extra_columns)}"
+                line += f"; extra columns landed: {', '.join(repr(c) for c in r.extra_columns)}"
+            if r.not_landed:
+                line += f"; not landed: {', '.join(r.not_landed)}"
             lines.append(line)
+        lines += [f"  {t:<11} no workbook: lands empty" for t in self.empty_tables]
         return lines
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "out": str(self.out),
+            "mapping": self.mapping,
             "seconds": round(self.seconds, 3),
             "sheets": {
                 t: {
@@ -154,10 +183,13 @@ class ImportResult:
                     "rows": r.rows,
                     "date_cells": r.date_cells,
                     "blank_rows_skipped": r.blank_rows_skipped,
+                    "blank_rows_with_extras": r.blank_rows_with_extras,
                     "extra_columns": r.extra_columns,
+                    "not_landed": r.not_landed,
                 }
                 for t, r in self.sheets.items()
             },
+            "empty_tables": self.empty_tables,
         }
 
 
@@ -171,26 +203,48 @@ def find_files(folder: Path) -> dict[str, Path]:
     return input_files(Path(folder))
 
 
-def input_files(folder: Path | None = None, files: dict[str, Path | None] | None = None) -> dict[str, Path]:
+def input_files(folder: Path | None = None, files: dict[str, Path | None] | None = None,
+                mapping: Mapping | None = None) -> dict[str, Path]:
     """Resolve `--from FOLDER` and/or `--tickets/--comments/--timesheets FILE` to one file per table;
-    a file given explicitly wins over the folder's match."""
+    a file given explicitly wins over the folder's match. With `mapping`, only the tables it maps
+    need a workbook (the others are matched if the folder has one, else they land empty), and
+    `folder` may be a single workbook (`workbook_table`)."""
     given = {t: Path(p) for t, p in (files or {}).items() if p is not None}
-    missing = [t for t in PATTERNS if t not in given]
+    if mapping is not None and folder is not None and Path(folder).is_file():
+        given.setdefault(workbook_table(Path(folder), mapping), Path(folder))
+        folder = None
+    required = list(mapping.tables) if mapping is not None else list(PATTERNS)
+    missing = [t for t in required if t not in given]
+    pending = [t for t in PATTERNS if t not in given]
     if folder is None and missing:
         flags = ", ".join(f"--{t}" for t in missing)
         raise UsageError(f"give --from FOLDER, or a file for each table: missing {flags}")
-    if folder is not None and missing:
+    if folder is not None and pending:
         if not Path(folder).is_dir():
             raise SourceError(f"{folder}: not a folder")
         problems = []
-        for table in missing:
+        for table in pending:
             try:
                 given[table] = _match_one(Path(folder), PATTERNS[table])
             except SourceError as exc:
-                problems.append(str(exc))
+                if table in required or "no file matching" not in str(exc):
+                    problems.append(str(exc))
         if problems:
             raise SourceError(f"{folder}: " + "; ".join(problems))
-    return {t: given[t] for t in PATTERNS}
+    return {t: given[t] for t in PATTERNS if t in given}
+
+
+def workbook_table(path: Path, mapping: Mapping | None = None) -> str:
+    """The table of a single workbook: the one its name says (`tickets*.xlsx`, ...), else the one
+    table `mapping` maps (a ServiceNow export holds only incidents, whatever its file is called)."""
+    name = Path(path).name.lower()
+    table = next((t for t, pattern in PATTERNS.items() if name.startswith(pattern.split("*")[0])), None)
+    if table is None and mapping is not None and len(mapping.tables) == 1:
+        table = next(iter(mapping.tables))
+    if table is None or not name.endswith(".xlsx"):
+        raise SourceError(f"{path}: a single workbook must be named like its table "
+                          f"({', '.join(PATTERNS.values())}), or be read through a --mapping that maps one table")
+    return table
 
 
 def _match_one(folder: Path, pattern: str) -> Path:
@@ -207,18 +261,15 @@ def _match_one(folder: Path, pattern: str) -> Path:
     return hits[0]
 
 
-def history_inputs(path: Path | None, files: dict[str, Path | None] | None = None) -> dict[str, Path]:
+def history_inputs(path: Path | None, files: dict[str, Path | None] | None = None,
+                   mapping: Mapping | None = None) -> dict[str, Path]:
     """The workbooks of an export merged into a history, which may hold only some of the tables: a
-    single workbook (its table from its name, `tickets*.xlsx`...), a folder (at most one workbook
-    per table, at least one in all), and/or a file per table."""
+    single workbook (its table from its name, `tickets*.xlsx`..., else the one table `mapping`
+    maps: `workbook_table`), a folder (at most one workbook per table, at least one in all), and/or
+    a file per table."""
     given = {t: Path(p) for t, p in (files or {}).items() if p is not None}
     if path is not None and Path(path).is_file():
-        name = Path(path).name.lower()
-        table = next((t for t, pattern in PATTERNS.items() if name.startswith(pattern.split("*")[0])), None)
-        if table is None or not name.endswith(".xlsx"):
-            raise SourceError(f"{path}: a single workbook must be named like its table "
-                              f"({', '.join(PATTERNS.values())})")
-        given.setdefault(table, Path(path))
+        given.setdefault(workbook_table(Path(path), mapping), Path(path))
     elif path is not None:
         if not Path(path).is_dir():
             raise SourceError(f"{path}: not found")
@@ -894,11 +945,28 @@ def _sheet_rows(wb: _Workbook, part: str, parser: _SheetParser, path: Path, limi
     yield from parser.rows
 
 
+@dataclass
+class _Header:
+    """What the header row says about a sheet's columns."""
+
+    row: int  # its row number
+    positions: dict[str, int]  # reference column read → position (0-based); one mapped to null is absent
+    extras: list[tuple[str, int]]  # the extra columns landed: (name, position)
+    not_landed: list[str]  # the header cells not landed, one note each
+    names: set[str]  # the header names looked for (reference or mapped), normalised
+
+
 def _find_header(
-    rows: Sequence[_Row], spec: TableSpec, path: Path, sheet: str
-) -> tuple[int, dict[str, int], list[str]]:
-    """(row number of the header, reference column → position (0-based), extra column names)."""
-    wanted = {_norm(c): c for c in spec.columns}
+    rows: Sequence[_Row], spec: TableSpec, path: Path, sheet: str, mapped: dict[str, str | None] | None = None
+) -> _Header:
+    """The header row among `rows` and its columns: the reference column names, or, for a table the
+    mapping maps (`mapped`: reference column → export column, None for one landing NULL), the export
+    column names; the other named cells are extra columns (csv_export.extra_columns)."""
+    source_of = dict(mapped) if mapped is not None else {c: c for c in spec.columns}
+    wanted: dict[str, list[str]] = {}  # normalised header name → the reference column(s) it gives
+    for ref, src in source_of.items():
+        if src is not None:
+            wanted.setdefault(_norm(src), []).append(ref)
     best, best_score = -1, 0
     best_row: list[str | None] = []
     for num, row, _ in rows:
@@ -908,40 +976,50 @@ def _find_header(
             if score == len(wanted):
                 break
     if best < 0:
+        names = [src for src in source_of.values() if src is not None]
         raise SourceError(
             f"{path}: sheet {sheet!r}: no header row in the first {HEADER_SCAN_ROWS} rows "
-            f"(expected columns {', '.join(repr(c) for c in spec.columns)})"
+            f"(expected{' mapped' if mapped is not None else ''} columns {', '.join(repr(c) for c in names)})"
         )
-    positions: dict[str, int] = {}
+    seen: dict[str, int] = {}  # normalised header name → its position
     doubled: dict[str, list[int]] = {}
-    extra: list[str] = []
+    unexpected: list[str] = []
     for pos, value in enumerate(best_row):
         if value is None or str(value).strip() == "":
             continue
-        name = wanted.get(_norm(value))
-        if name is None:
-            extra.append(str(value))
-        elif name not in positions:
-            positions[name] = pos
+        n = _norm(value)
+        if n not in wanted:
+            unexpected.append(str(value))
+        elif n not in seen:
+            seen[n] = pos
         else:
-            doubled.setdefault(name, [positions[name]]).append(pos)
+            doubled.setdefault(n, [seen[n]]).append(pos)
     same = []
-    for name, where in doubled.items():
+    for n, where in doubled.items():
         letters = [_column_letter(p + 1) for p in where]
         cols = ", ".join(letters[:-1]) + " and " + letters[-1]
+        name = source_of[wanted[n][0]]
         same.append(f"columns {cols} are {'both' if len(letters) == 2 else 'all'} headed {name!r}")
     twice = "; ".join(same) + ": only one of them could be landed; keep one, or rename the others"
-    missing = [c for c in spec.columns if c not in positions]
+    missing = [
+        f"{ref!r} (export column {src!r})" if mapped is not None else repr(ref)
+        for ref, src in source_of.items()
+        if src is not None and _norm(src) not in seen
+    ]
     if missing:
-        msg = f"{path}: sheet {sheet!r} (header on row {best}) lacks column(s) " + ", ".join(repr(c) for c in missing)
-        if extra:
-            msg += "; it has unexpected column(s) " + ", ".join(repr(c) for c in extra)
+        msg = (f"{path}: sheet {sheet!r} (header on row {best}) lacks{' mapped' if mapped is not None else ''} "
+               f"column(s) " + ", ".join(missing))
+        if unexpected:
+            msg += "; it has unexpected column(s) " + ", ".join(repr(c) for c in unexpected)
         if same:
             msg += "; " + twice
         raise SourceError(msg)
     if same:
         raise SourceError(f"{path} [{sheet}] (header on row {best}): {twice}")
-    return best, positions, extra
+    positions = {c: seen[_norm(src)] for c in spec.columns if (src := source_of[c]) is not None}
+    extras, not_landed = extra_columns(best_row, set(seen.values()), spec.columns,
+                                       lambda i: f"column {_column_letter(i + 1)}")
+    return _Header(best, positions, extras, not_landed, set(wanted))
 
 
 def _some(items: Sequence[str], count: int) -> str:
@@ -954,16 +1032,17 @@ class _SheetChecks:
     """The refusals found while reading the data rows of one sheet (see the module docstring), raised
     together as one SourceError once the sheet has been read to its end."""
 
-    def __init__(self, label: str, spec: TableSpec, header: int, positions: dict[str, int]) -> None:
+    def __init__(self, label: str, head: _Header) -> None:
         self.label = label
-        self.header = header
-        self.names = {_norm(c) for c in spec.columns}
+        self.header = head.row
+        self.names = head.names  # the header names (reference or mapped), normalised
         self.longest = max(len(n) for n in self.names)
         firsts = {n[0] for n in self.names}
         # the ASCII characters a text normalising to a name cannot start with (ASCII casefolds as lower())
         self.cannot_start = frozenset(c for c in map(chr, range(128)) if not c.isspace() and c.lower() not in firsts)
-        self.quorum = max(1, (len(spec.columns) + 1) // 2)  # at least half the landed cells, rounded up
-        self.landed = {pos + 1: name for name, pos in positions.items()}  # 1-based column → reference name
+        self.quorum = max(1, (len(head.positions) + 1) // 2)  # at least half the reference cells read, rounded up
+        # 1-based column → the name it lands as: the reference columns read, then the extra ones
+        self.landed = {pos + 1: name for name, pos in [*head.positions.items(), *head.extras]}
         self.repeated: list[int] = []
         self.repeated_count = 0
         self.repeated_hits = 0
@@ -975,7 +1054,7 @@ class _SheetChecks:
         return bool(self.repeated_count or self.uncached_count)
 
     def repeats_header(self, out: tuple[str | None, ...]) -> int:
-        """How many landed cells hold a reference column name, or 0 if under the quorum (stops early)."""
+        """How many reference cells (`out`) hold a header name, or 0 if under the quorum (stops early)."""
         names, quorum, longest, cannot_start = self.names, self.quorum, self.longest, self.cannot_start
         hits, misses_left = 0, len(out) - quorum
         for v in out:
@@ -1019,7 +1098,7 @@ class _SheetChecks:
             one = self.repeated_count == 1
             parts.append(
                 f"{'row' if one else 'rows'} {_some(rows, self.repeated_count)} {'repeats' if one else 'repeat'} "
-                f"the header row (row {self.header}): {'its' if one else 'their'} cells in the landed columns hold "
+                f"the header row (row {self.header}): {'its' if one else 'their'} cells in the reference columns hold "
                 f"{'' if one else 'up to '}{self.repeated_hits} of the {len(self.names)} column names, as two exports "
                 f"pasted one under the other do; remove {'it' if one else 'them'}"
             )
@@ -1045,12 +1124,15 @@ class _SheetChecks:
 
 
 def read_sheet(
-    path: Path, spec: TableSpec, result_holder: list[SheetResult], limits: Limits | None = None
+    path: Path, spec: TableSpec, result_holder: list[SheetResult], limits: Limits | None = None,
+    mapped: dict[str, str | None] | None = None,
 ) -> Iterator[tuple[str | None, ...]]:
-    """Yield the data rows of one workbook as tuples of text in the order of `spec.columns`.
-    The SheetResult (header row, counts, extras) is appended to `result_holder` once the header is known.
-    A refusal (see the module docstring) is raised once the sheet is read; no row is yielded after the
-    first problem."""
+    """Yield the data rows of one workbook as tuples of text in the order of the SheetResult's
+    `columns`: the reference columns (`spec.columns`; NULL for one `mapped` to None), then the extra
+    ones. `mapped`: the mapping of this table (reference column → export column), else None.
+    The SheetResult (header row, columns, counts, extras) is appended to `result_holder` once the
+    header is known. A refusal (see the module docstring) is raised once the sheet is read; no row is
+    yielded after the first problem."""
     import xml.parsers.expat
 
     path = Path(path)
@@ -1061,16 +1143,24 @@ def read_sheet(
         label = f"{path} [{title}]"
         res: SheetResult | None = None
         checks: _SheetChecks | None = None
-        order: list[int] = []
+        order: list[int] = []  # the positions read: the reference columns (in spec order, but those mapped
+        n_ref = 0  # to None), then the extra ones; the first n_ref of them are the reference cells
+        layout: list[int | None] | None = None  # when a column lands NULL: each landed column's index in a row read
 
         def on_head(head: list[_Row]) -> int:
-            nonlocal res, checks, order
-            header, positions, extra = _find_header([r for r in head if r[0] <= HEADER_SCAN_ROWS], spec, path, title)
-            res = SheetResult(table=spec.name, file=path, sheet=title, header_row=header, extra_columns=extra)
+            nonlocal res, checks, order, n_ref, layout
+            found = _find_header([r for r in head if r[0] <= HEADER_SCAN_ROWS], spec, path, title, mapped)
+            extras = [name for name, _ in found.extras]
+            res = SheetResult(table=spec.name, file=path, sheet=title, header_row=found.row, extra_columns=extras,
+                              not_landed=found.not_landed, columns=[*spec.columns, *extras])
             result_holder.append(res)
-            checks = _SheetChecks(label, spec, header, positions)
+            checks = _SheetChecks(label, found)
             parser.set_merge_filter(checks.merge_in_data)
-            order = [positions[c] for c in spec.columns]
+            order = [*found.positions.values(), *(pos for _, pos in found.extras)]
+            n_ref = len(found.positions)
+            if n_ref < len(spec.columns):
+                index = {c: i for i, c in enumerate(found.positions)}
+                layout = [index.get(c) for c in spec.columns] + list(range(n_ref, len(order)))
             return max(order) + 1
 
         parser = _SheetParser(wb, label, on_head)
@@ -1083,12 +1173,14 @@ def read_sheet(
         parser.found_head()  # a sheet that ends early
         assert res is not None and checks is not None
         header = res.header_row
+        with_extras = len(order) > n_ref
         expected = header + 1  # the next row number below the header: rows left out of the sheet are blank
         for num, row, uncached in itertools.chain(early, rows):
             width = len(row)
             out = tuple(row[pos] if pos < width else None for pos in order)
+            ref = out[:n_ref] if with_extras else out
             if num <= header:
-                if num < header and (hits := checks.repeats_header(out)):
+                if num < header and (hits := checks.repeats_header(ref)):
                     checks.repeated_header(num, hits)
                 continue
             if num >= expected:
@@ -1096,17 +1188,19 @@ def read_sheet(
                 expected = num + 1
             if uncached:
                 checks.uncached_formulas(num, uncached)
-            if all(v is None or v == "" for v in out):
+            if all(v is None or v == "" for v in ref):
                 res.blank_rows_skipped += 1
+                if with_extras and any(v is not None and v != "" for v in out[n_ref:]):
+                    res.blank_rows_with_extras += 1
                 continue
-            hits = checks.repeats_header(out)
+            hits = checks.repeats_header(ref)
             if hits:
                 checks.repeated_header(num, hits)
                 continue
             if checks.failed:
                 continue  # refused: read on to name every problem, land nothing more
             res.rows += 1
-            yield out
+            yield out if layout is None else tuple(None if i is None else out[i] for i in layout)
         res.date_cells = parser.date_cells
         checks.raise_if_refused(parser)
     except xml.parsers.expat.ExpatError as exc:
@@ -1123,19 +1217,23 @@ def read_sheet(
 
 
 def import_xlsx(files: dict[str, Path], out: Path, *, force: bool = False,
-                missing_empty: bool = False) -> ImportResult:
+                missing_empty: bool = False, mapping: Mapping | None = None) -> ImportResult:
     """Land one workbook per table in a new SQLite source `out` (atomically). See the module docstring.
-    `missing_empty`: a table without a workbook lands empty (an export merged into a history may
-    hold only some of the tables)."""
+    Each table gets the reference columns, then the sheet's extra columns, all TEXT. `mapping`:
+    another tool's column names (csv_export.load_mapping) for the tables it maps; only those need a
+    workbook, the others land empty without one. `missing_empty`: any table without a workbook lands
+    empty (an export merged into a history may hold only some of the tables)."""
     out = Path(out)
     check_writable(out, force)
     limits = Limits.from_env()
     specs = expected_tables()
-    for spec in specs:
-        if spec.name not in files and not missing_empty:
-            raise UsageError(f"no workbook given for table {spec.name}")
+    required = [] if missing_empty else list(mapping.tables) if mapping is not None else [s.name for s in specs]
+    for table in required:
+        if table not in files:
+            raise UsageError(f"no workbook given for table {table}")
     t0 = time.perf_counter()
     sheets: dict[str, SheetResult] = {}
+    empty: list[str] = []
     with atomic_output(out) as tmp:
         con = sqlite3.connect(tmp, isolation_level=None)
         try:
@@ -1143,26 +1241,37 @@ def import_xlsx(files: dict[str, Path], out: Path, *, force: bool = False,
             con.execute("PRAGMA synchronous=OFF")
             con.execute("BEGIN")
             for spec in specs:
-                cols = ", ".join('"{}" TEXT'.format(c.replace('"', '""')) for c in spec.columns)
-                con.execute(f'CREATE TABLE "{spec.name}" ({cols})')
-                sql = f'INSERT INTO "{spec.name}" VALUES ({", ".join("?" * len(spec.columns))})'
-                if spec.name not in files:
+                columns = list(spec.columns)
+                rows: Iterator[tuple[str | None, ...]] = iter(())
+                if spec.name in files:
+                    holder: list[SheetResult] = []
+                    mapped = mapping.tables.get(spec.name) if mapping is not None else None
+                    rows = read_sheet(Path(files[spec.name]), spec, holder, limits, mapped)
+                    first = next(rows, None)  # the header is read: the columns are known
+                    sheets[spec.name] = holder[0]
+                    columns = holder[0].columns
+                else:
+                    first = None
+                    empty.append(spec.name)
+                cols = ", ".join(f"{quote_ident(c)} TEXT" for c in columns)
+                con.execute(f"CREATE TABLE {quote_ident(spec.name)} ({cols})")
+                if first is None:
                     continue
-                holder: list[SheetResult] = []
-                batch: list[tuple[str | None, ...]] = []
-                for row in read_sheet(Path(files[spec.name]), spec, holder, limits):
+                sql = f"INSERT INTO {quote_ident(spec.name)} VALUES ({', '.join('?' * len(columns))})"
+                batch = [first]
+                for row in rows:
                     batch.append(row)
                     if len(batch) >= BATCH:
                         con.executemany(sql, batch)
                         batch.clear()
                 if batch:
                     con.executemany(sql, batch)
-                sheets[spec.name] = holder[0]
             con.execute("COMMIT")
         finally:
             con.close()
         check_source(tmp)
-    return ImportResult(out=out, sheets=sheets, seconds=time.perf_counter() - t0)
+    return ImportResult(out=out, sheets=sheets, seconds=time.perf_counter() - t0,
+                        mapping=mapping.name if mapping is not None else None, empty_tables=empty)
 
 
 def import_folder(folder: Path, out: Path, *, force: bool = False) -> ImportResult:
