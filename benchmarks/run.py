@@ -816,6 +816,9 @@ def render_markdown(data: dict[str, Any], source_name: str = "") -> str:
         "`.venv/bin/python benchmarks/run.py --markdown-from benchmarks/results/X.json` rewrites this page. "
         "pgloader comes from `bash scripts/ensure-pgloader.sh` (the benchmark runs it when pgloader is missing).",
         "",
+        "The heavy models' SQL alone, next to its floor (a plain copy of the raw table), before and after each "
+        "change: [benchmarks-models.md](benchmarks-models.md) (`benchmarks/models.py`).",
+        "",
         "Each job is one subprocess with a fresh `SDRUN_HOME` and, for PostgreSQL, a fresh database of one private "
         "server (`pytest_tests/pgcluster.py`: fsync off, `shared_buffers` 128MB) shared by the whole benchmark. "
         "`prod`'s untimed `sdrun setup-db` runs first.",

@@ -2,13 +2,16 @@
     Dates and timestamps. A staging model parses each timestamp column in steps, one CTE each, so
     that every engine reads each value once and the SQL stays small:
 
-    1. timestamp_shape(col), in the CTE that joins date_order_join(col, raw_col): the zone suffix of
+    1. timestamp_shape(col), in the CTE that joins date_order_join(col, raw_col): whether the value
+       is in the common strict ISO form (col__iso, iso_test: a digit mask, no regex), the zone suffix of
        the value (col__zone), its AM/PM marker (col__ampm) and the day/month order that the profile
        decided for the value's shape (col__day_first; see "Day and month" below); then, in a CTE of
        its own, timestamp_body(col): the value without those suffixes (col__body).
     2. timestamp_canon(col) recognises the form of the (trimmed, non-missing) value and rewrites it
-       as 'form|year|month|day|hour|minute|second|fraction|zone|ampm', or NULL when no form fits.
+       as 'form|year|month|day|hour|minute|second|fraction|zone|ampm', or NULL when no form fits
+       (an ISO value is just 'iso': it needs no rewriting).
     3. timestamp_parts(col) splits col__canon into typed part columns col__form, col__y, col__m, ...
+       (an ISO value is cut at the fixed positions of its fields instead).
     4. timestamp_from_parts(col) validates the parts (month 1-12, day within the month, hour,
        minute, second) and builds the UTC timestamp; NULL when a part is out of range.
     5. timestamp_in_range(col): the timestamp, or NULL outside [min_valid_timestamp, max_valid_timestamp);
@@ -77,7 +80,19 @@
         and {{ col }}__order.shape = {{ date_order_shape(relation ~ '.' ~ col) }}
 {%- endmacro %}
 
-{# Step 1: col__zone (the zone suffix as written, '' when none), col__ampm ('A', 'P' or ''), col__day_first. #}
+{#- Whether a (trimmed) value is in the strict ISO form (form 'iso', iso_strict): by its digit mask, one
+    translate() and a comparison, the cost of a cast; a regex only for the rare values with a fraction.
+    The common form is recognised once, in step 1, and steps 1b-3 take it apart by fixed positions. -#}
+{% macro iso_test(t) -%}
+    case
+        when translate({{ t }}, '123456789', '000000000') in ('0000-00-00', '0000-00-00 00:00', '0000-00-00 00:00:00')
+            then true
+        when {{ t }} like '____-__-__ __:__:__.%' then {{ regex_test(t, timestamp_patterns().iso_strict) }}
+        else false
+    end
+{%- endmacro %}
+
+{# Step 1: col__iso (iso_test), col__zone (the zone suffix as written, '' when none), col__ampm ('A', 'P' or ''), col__day_first. #}
 {% macro timestamp_shape(col, relation='trimmed') -%}
     {%- set t = relation ~ '.' ~ col -%}
     {%- set zone -%}
@@ -96,6 +111,7 @@
             else ''
         end
     {%- endset -%}
+    {{ evaluate_once(iso_test(t)) }} as {{ col }}__iso,
     {{ evaluate_once(zone) }} as {{ col }}__zone,
     case when upper(right({{ t }}, 2)) in ('AM', 'PM') then upper(left(right({{ t }}, 2), 1)) else '' end as {{ col }}__ampm,
     coalesce({{ col }}__order.day_first, {{ 'true' if var('day_first') else 'false' }}) as {{ col }}__day_first
@@ -108,6 +124,7 @@
     {%- set stripped -%}
         case
             when {{ col }} is null then null
+            when {{ col }}__iso then {{ col }}
             when {{ value_in('lower(left(' ~ col ~ ', 3))', ["'mon'", "'tue'", "'wed'", "'thu'", "'fri'", "'sat'", "'sun'"]) }}
                 then ltrim(substr({{ body }}, position(' ' in {{ body }})))
             else {{ body }}
@@ -133,8 +150,7 @@
     {%- set named_bars = "translate(" ~ col ~ "__body, '-/.: ', '|||||')" -%}
     {%- set tail = col ~ "__zone || '|' || " ~ col ~ "__ampm" -%}
     case
-        when {{ regex_test(col, p.iso_strict) }}
-            then {{ _canon_fields("'iso'", "translate(" ~ col ~ ", '-/.: T,', '|||||||')", [1, 2, 3], "'|'") }}
+        when {{ col }}__iso then 'iso'  {#- taken apart by position in step 3 #}
         when {{ regex_test(col, p.iso_any) }}
             then {{ _canon_fields("'iso_variant'", iso_bars, [1, 2, 3], tail) }}
         when {{ regex_test(col, p.slashed) }} then
@@ -174,25 +190,30 @@
     end
 {%- endmacro %}
 
-{# Step 3: the typed parts of canonical column `col`__canon, as columns col__form, col__y, ... #}
+{#- Step 3: the typed parts of canonical column `col`__canon, as columns col__form, col__y, ...; an ISO
+    value (col__iso) by the fixed positions of its fields (YYYY-MM-DD HH:MI:SS.fff), no canon needed. -#}
 {% macro timestamp_parts(col) -%}
     {%- set c = col ~ "__canon" -%}
+    {%- set iso = col ~ "__iso" -%}
     {%- set is_serial = "split_part(" ~ c ~ ", '|', 1) = 'excel_serial'" -%}
     {%- set ampm = "split_part(" ~ c ~ ", '|', 10)" -%}
     {%- set zone = "upper(split_part(" ~ c ~ ", '|', 9))" -%}
     {%- set hour = "cast(nullif(split_part(" ~ c ~ ", '|', 5), '') as integer)" -%}
     {#- evaluate_once: the parts are read many times by timestamp_from_parts; compute them once -#}
-    {{ evaluate_once("case when " ~ col ~ " is not null then coalesce(split_part(" ~ c ~ ", '|', 1), 'unparseable') end") }} as {{ col }}__form,
+    {{ evaluate_once("case when " ~ iso ~ " then 'iso' when " ~ col ~ " is not null then coalesce(split_part(" ~ c ~ ", '|', 1), 'unparseable') end") }} as {{ col }}__form,
     {#- a two-digit year is 20YY; a four-digit one (0001 included) is taken as written -#}
-    cast(case when not {{ is_serial }}
+    cast(case when {{ iso }} then substr({{ col }}, 1, 4)
+              when not {{ is_serial }}
               then (case when length(split_part({{ c }}, '|', 2)) = 2 then '20' else '' end)
                    || split_part({{ c }}, '|', 2) end as integer) as {{ col }}__y,
-    {%- for name, n in [('m', 3), ('d', 4), ('mi', 6), ('ss', 7)] %}
-    cast(case when not {{ is_serial }}
+    {%- for name, n, at in [('m', 3, 6), ('d', 4, 9), ('mi', 6, 15), ('ss', 7, 18)] %}
+    cast(case when {{ iso }} then nullif(substr({{ col }}, {{ at }}, 2), '')
+              when not {{ is_serial }}
               then nullif(split_part({{ c }}, '|', {{ n }}), '') end as integer) as {{ col }}__{{ name }},
     {%- endfor %}
     {#- a 12-hour clock: 1-12 AM/PM (0 AM too), 12 AM is 0, 1 PM is 13; any other hour with AM/PM is invalid (99) -#}
     case
+        when {{ iso }} then cast(nullif(substr({{ col }}, 12, 2), '') as integer)
         when {{ is_serial }} then null
         when {{ ampm }} = '' then {{ hour }}
         when {{ hour }} > 12 then 99
@@ -200,17 +221,19 @@
         when {{ ampm }} = 'A' and {{ hour }} = 12 then 0
         else {{ hour }}
     end as {{ col }}__hh,
-    coalesce(cast(nullif('0.' || split_part({{ c }}, '|', 8), '0.') as float8), 0) as {{ col }}__frac,
-    {{ zone }} <> '' as {{ col }}__has_zone,
+    case when {{ iso }} then coalesce(cast(nullif('0.' || substr({{ col }}, 21), '0.') as float8), 0)
+         else coalesce(cast(nullif('0.' || split_part({{ c }}, '|', 8), '0.') as float8), 0) end as {{ col }}__frac,
+    case when {{ iso }} then false else {{ zone }} <> '' end as {{ col }}__has_zone,
     case
+        when {{ iso }} then 0
         when {{ zone }} like '+%' or {{ zone }} like '-%' then
             (case when {{ zone }} like '-%' then -1 else 1 end)
             * (cast(substr({{ zone }}, 2, 2) as integer) * 60
                + case when length({{ zone }}) > 3 then cast(right({{ zone }}, 2) as integer) else 0 end)
         else 0
     end as {{ col }}__zone_minutes,
-    cast(case when {{ is_serial }} then split_part({{ c }}, '|', 2) end as float8) as {{ col }}__serial,
-    case when {{ is_serial }} then length(split_part(split_part({{ c }}, '|', 2), '.', 2)) end as {{ col }}__serial_decimals
+    cast(case when not {{ iso }} and {{ is_serial }} then split_part({{ c }}, '|', 2) end as float8) as {{ col }}__serial,
+    case when not {{ iso }} and {{ is_serial }} then length(split_part(split_part({{ c }}, '|', 2), '.', 2)) end as {{ col }}__serial_decimals
 {%- endmacro %}
 
 {# A naive timestamp read in the project's source_timezone, as UTC (nothing to do for UTC). #}

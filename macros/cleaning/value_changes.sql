@@ -5,7 +5,9 @@
     value with its cleaned value, row by row (joined on source_row), and returns
       table_name, source_row, row_key, column_name, raw_value, clean_value, rule, reason
     where `rule` names the change (audit_changes) and `reason` why a value could not be cleaned
-    (quarantine). Unchanged values are not listed.
+    (quarantine). Unchanged values are not listed. Only the rows where staging says some value may
+    have changed (_may_change: a few comparisons per value) are unpivoted and tested: at scale 10,
+    13.6 s → 6.1 s on PostgreSQL (docs/benchmarks-models.md).
 
     key: the staging model's key column (key_column); columns: the table's column map
     (column_map(table), macros/cleaning/column_map.sql: each {clean, raw, kind}, as the sources file
@@ -37,6 +39,12 @@ joined as (
         {%- endfor %}
     from {{ source_relation }} as raw
     inner join {{ staging_relation }} as stg on raw.source_row = stg.source_row
+    {#- only the rows where some value may have been changed: most rows have none, and the rules
+        below cost a trim and a sentinel test per value #}
+    where
+        {%- for col in columns %}
+        {{ "or " if not loop.first }}({{ _may_change("raw." ~ adapter.quote(col.raw), "stg." ~ col.clean, col.kind) }})
+        {%- endfor %}
 ),
 
 logged as (
@@ -66,6 +74,31 @@ logged as (
 
 select * from logged
 where rule is not null or reason is not null
+{%- endmacro %}
+
+
+{#- Whether cleaning may have changed (or failed on) the present value `raw`, whose staging value is
+    `clean`: cheap comparisons with what staging says, true for every value the rules below log (and
+    for some they do not: they decide). A value kept as it was exported is equal to its clean value
+    (text kinds), or in the strict ISO form (timestamps: iso_test) or digits with a '.' (numbers). -#}
+{% macro _may_change(raw, clean, kind) -%}
+    {{ raw }} is not null and (
+    {%- if kind in ('text', 'folded') -%}
+        {{ clean }} is null or {{ clean }} <> {{ raw }}
+    {%- elif kind == 'vocabulary' -%}
+        {{ clean }} is null or {{ clean }} <> {{ raw }} or {{ trim_ws(raw) }} <> {{ raw }}
+    {%- elif kind == 'boolean' -%}
+        {#- a boolean parsed from its text (Yes → true) is not logged: only a trim or a failure -#}
+        {{ clean }} is null or {{ trim_ws(raw) }} <> {{ raw }}
+    {%- elif kind == 'timestamp' -%}
+        {%- if var('source_timezone', 'UTC') | upper not in ('UTC', 'ETC/UTC', 'Z', 'GMT') -%}
+        true
+        {%- else -%}
+        {{ clean }}__form is distinct from 'iso' or {{ clean }}__failure is not null or not ({{ iso_test(raw) }})
+        {%- endif -%}
+    {%- elif kind == 'number' -%}
+        {{ clean }} is null or {{ clean }}__form is distinct from 'plain' or translate({{ raw }}, '0123456789.', '') <> ''
+    {%- endif -%})
 {%- endmacro %}
 
 

@@ -27,6 +27,9 @@
     {%- set form -%}
     case
         when length({{ text }}) > 40 then null
+        {#- the common form first, without a regex: digits with at most one '.' (2, 0.25, 1.) #}
+        when translate({{ text }}, '0123456789.', '') = '' and {{ text }} not like '%.%.%' and {{ text }} <> '.'
+            then 'plain'
         {%- for name in ['plain', 'decimal_comma', 'thousands_comma', 'thousands_dot', 'thousands_space'] %}
         when {{ regex_test(text, p[name]) }} then '{{ name }}'
         {%- endfor %}
