@@ -11,8 +11,16 @@
 {# The value trimmed, or NULL when it is NULL, empty, whitespace only, or a sentinel. #}
 {% macro nullify(expr) -%}
     {#- evaluate_once: later CTEs read the result many times; PostgreSQL must not inline it there -#}
+    {%- set edges = ['32', '9', '10', '13', '160'] -%}  {#- the code points trim_ws removes #}
+    {%- set longest = var('sentinels') | map('length') | max -%}
     {%- set cleaned -%}
     case
+        {#- the common case first: nothing to trim (a cheap look at both ends), so the value is
+            compared with the sentinels as it is, and only when it is as short as one #}
+        when {{ expr }} = '' then null
+        when not {{ value_in('ascii(' ~ expr ~ ')', edges) }} and not {{ value_in('ascii(right(' ~ expr ~ ', 1))', edges) }}
+            then case when length({{ expr }}) <= {{ longest }} and {{ value_in('lower(' ~ expr ~ ')', sentinel_list()) }}
+                      then null else {{ expr }} end
         when {{ trim_ws(expr) }} = '' then null
         when {{ value_in('lower(' ~ trim_ws(expr) ~ ')', sentinel_list()) }} then null
         else {{ trim_ws(expr) }}
