@@ -445,6 +445,25 @@ def read_csv(path: Path, spec: TableSpec, mapped: dict[str, str | None] | None,
 # ---------------------------------------------------------------------------------------------
 
 
+def write_table(con: sqlite3.Connection, name: str, columns: list[str], first: tuple[str | None, ...] | None,
+                rest: Iterator[tuple[str | None, ...]]) -> None:
+    """Create table `name` of a landing file, every column TEXT, and insert its rows, `first` (None:
+    the table is empty) then `rest`, in batches of `BATCH` (CSV and XLSX alike). The caller reads
+    the first row before: reading it reads the file's header, which decides `columns`."""
+    con.execute(f"CREATE TABLE {quote_ident(name)} ({', '.join(f'{quote_ident(c)} TEXT' for c in columns)})")
+    if first is None:
+        return
+    sql = f"INSERT INTO {quote_ident(name)} VALUES ({', '.join('?' * len(columns))})"
+    batch = [first]
+    for row in rest:
+        batch.append(row)
+        if len(batch) >= BATCH:
+            con.executemany(sql, batch)
+            batch.clear()
+    if batch:
+        con.executemany(sql, batch)
+
+
 def import_csv(files: dict[str, Path], out: Path, *, mapping: Mapping | None = None,
                force: bool = False) -> CsvImport:
     """Land the CSV file of each table in `files` (tables left out land empty) in a new reference-layout
@@ -472,19 +491,7 @@ def import_csv(files: dict[str, Path], out: Path, *, mapping: Mapping | None = N
                     mapped = mapping.tables.get(spec.name) if mapping is not None else None
                     rows = read_csv(res.file, spec, mapped, res)
                 first = next(rows, None)  # the header is read: res.columns is known
-                cols = ", ".join(f"{quote_ident(c)} TEXT" for c in res.columns)
-                con.execute(f"CREATE TABLE {quote_ident(spec.name)} ({cols})")
-                if first is None:
-                    continue
-                sql = f"INSERT INTO {quote_ident(spec.name)} VALUES ({', '.join('?' * len(res.columns))})"
-                batch = [first]
-                for row in rows:
-                    batch.append(row)
-                    if len(batch) >= BATCH:
-                        con.executemany(sql, batch)
-                        batch.clear()
-                if batch:
-                    con.executemany(sql, batch)
+                write_table(con, spec.name, res.columns, first, rows)
             con.execute("COMMIT")
         finally:
             con.close()

@@ -104,8 +104,8 @@ from typing import Any
 
 from orchestrator.core.atomic import atomic_output, check_writable
 from orchestrator.core.errors import SourceError, UsageError
-from orchestrator.source.contract import TableSpec, check_source, expected_tables, quote_ident, sha256_file
-from orchestrator.source.csv_export import Mapping, extra_columns
+from orchestrator.source.contract import TableSpec, check_source, expected_tables, sha256_file
+from orchestrator.source.csv_export import Mapping, extra_columns, write_table
 
 HEADER_SCAN_ROWS = 30
 BATCH = 5000
@@ -225,10 +225,12 @@ def input_files(folder: Path | None = None, files: dict[str, Path | None] | None
         problems = []
         for table in pending:
             try:
-                given[table] = _match_one(Path(folder), PATTERNS[table])
+                hit = _match_one(Path(folder), PATTERNS[table], required=table in required)
             except SourceError as exc:
-                if table in required or "no file matching" not in str(exc):
-                    problems.append(str(exc))
+                problems.append(str(exc))
+                continue
+            if hit is not None:
+                given[table] = hit
         if problems:
             raise SourceError(f"{folder}: " + "; ".join(problems))
     return {t: given[t] for t in PATTERNS if t in given}
@@ -247,7 +249,8 @@ def workbook_table(path: Path, mapping: Mapping | None = None) -> str:
     return table
 
 
-def _match_one(folder: Path, pattern: str) -> Path:
+def _match_one(folder: Path, pattern: str, *, required: bool = True) -> Path | None:
+    """The one workbook of `folder` matching `pattern`; None when there is none and it is not `required`."""
     prefix = pattern.split("*")[0]
     hits = sorted(
         p
@@ -255,6 +258,8 @@ def _match_one(folder: Path, pattern: str) -> Path:
         if p.is_file() and p.name.lower().startswith(prefix) and p.name.lower().endswith(".xlsx")
     )
     if not hits:
+        if not required:
+            return None
         raise SourceError(f"no file matching {pattern}")
     if len(hits) > 1:
         raise SourceError(f"{len(hits)} files match {pattern} ({', '.join(p.name for p in hits)}): keep one")
@@ -277,10 +282,11 @@ def history_inputs(path: Path | None, files: dict[str, Path | None] | None = Non
             if table in given:
                 continue
             try:
-                given[table] = _match_one(Path(path), pattern)
+                hit = _match_one(Path(path), pattern, required=False)
             except SourceError as exc:
-                if "no file matching" not in str(exc):
-                    raise SourceError(f"{path}: {exc}") from None
+                raise SourceError(f"{path}: {exc}") from None
+            if hit is not None:
+                given[table] = hit
     if not given:
         raise SourceError(f"{path}: no workbook matching {', '.join(PATTERNS.values())}")
     return given
@@ -1241,31 +1247,17 @@ def import_xlsx(files: dict[str, Path], out: Path, *, force: bool = False,
             con.execute("PRAGMA synchronous=OFF")
             con.execute("BEGIN")
             for spec in specs:
-                columns = list(spec.columns)
+                holder: list[SheetResult] = []
                 rows: Iterator[tuple[str | None, ...]] = iter(())
                 if spec.name in files:
-                    holder: list[SheetResult] = []
                     mapped = mapping.tables.get(spec.name) if mapping is not None else None
                     rows = read_sheet(Path(files[spec.name]), spec, holder, limits, mapped)
-                    first = next(rows, None)  # the header is read: the columns are known
-                    sheets[spec.name] = holder[0]
-                    columns = holder[0].columns
                 else:
-                    first = None
                     empty.append(spec.name)
-                cols = ", ".join(f"{quote_ident(c)} TEXT" for c in columns)
-                con.execute(f"CREATE TABLE {quote_ident(spec.name)} ({cols})")
-                if first is None:
-                    continue
-                sql = f"INSERT INTO {quote_ident(spec.name)} VALUES ({', '.join('?' * len(columns))})"
-                batch = [first]
-                for row in rows:
-                    batch.append(row)
-                    if len(batch) >= BATCH:
-                        con.executemany(sql, batch)
-                        batch.clear()
-                if batch:
-                    con.executemany(sql, batch)
+                first = next(rows, None)  # the header is read: the columns are known
+                write_table(con, spec.name, holder[0].columns if holder else list(spec.columns), first, rows)
+                if holder:
+                    sheets[spec.name] = holder[0]
             con.execute("COMMIT")
         finally:
             con.close()
