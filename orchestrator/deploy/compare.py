@@ -185,15 +185,7 @@ def compare(new: SchemaSet, *, live_version: str | None, live_score: float | Non
                 disappeared[h.name] = {"columns": list(h.columns),
                                        "not_compared": f"column(s) {', '.join(lacking)} missing on one side"}
                 continue
-            cols = sql.SQL(", ").join(ident(c) for c in h.columns)
-            if h.keyed:  # one unique, not-null key column (the marts' tests): a hash anti-join
-                gone = "select {c} from {l}.{t} x where not exists (select from {n}.{t} y where y.{c} = x.{c})"
-                assert len(h.columns) == 1
-            else:  # the whole content, as a multiset: a row twice in live and once in the new build is missing once
-                gone = "select {c} from {l}.{t} except all select {c} from {n}.{t}"
-            rows = run(h.name, sql.SQL("select count(*) over (), {c} from (" + gone + ") gone "
-                                       "order by {c} limit {k}").format(
-                c=cols, l=ident(live.marts), n=ident(new.marts), t=ident(h.name), k=sql.Literal(EXAMPLES)))
+            rows = run(h.name, missing_rows_sql(h, live.marts, new.marts))
             disappeared[h.name] = {
                 "columns": list(h.columns), "by": "key" if h.keyed else "content",
                 "count": int(rows[0][0]) if rows else 0,
@@ -223,6 +215,25 @@ def compare(new: SchemaSet, *, live_version: str | None, live_score: float | Non
         "quarantine_by_reason": quarantine,
         "seconds": round(time.perf_counter() - t0, 3),
     }
+
+
+def missing_rows_sql(h: HistoryTable, live: str, new: str) -> sql.Composable:
+    """The rows of `live`'s table h missing from `new`'s: (their count, then h's columns) for the first
+    EXAMPLES of them; no row when none is missing.
+
+    The missing rows are computed whole, as a materialized CTE, before the count and the examples:
+    with `LIMIT` on the outside, PostgreSQL would otherwise cost the anti-join by its first rows and,
+    on a just-built table without statistics, pick a nested loop over both tables (486 s for 108 K
+    comments at scale 1, where the hash anti-join takes 0.05 s)."""
+    cols = sql.SQL(", ").join(ident(c) for c in h.columns)
+    if h.keyed:  # one unique, not-null key column (the marts' tests): a hash anti-join
+        assert len(h.columns) == 1
+        gone = "select {c} from {l}.{t} x where not exists (select from {n}.{t} y where y.{c} = x.{c})"
+    else:  # the whole content, as a multiset: a row twice in live and once in the new build is missing once
+        gone = "select {c} from {l}.{t} except all select {c} from {n}.{t}"
+    return sql.SQL("with gone as materialized (" + gone + ") "
+                   "select (select count(*) from gone), {c} from gone order by {c} limit {k}").format(
+        c=cols, l=ident(live), n=ident(new), t=ident(h.name), k=sql.Literal(EXAMPLES))
 
 
 def _example(h: HistoryTable, values: tuple[Any, ...]) -> str:
