@@ -426,3 +426,95 @@ def test_no_chart_breaks_down_by_the_desks_own_status(own_statuses_panels: Panel
             if kinds[uid, title] != "table" and spellings & shown:
                 found.append(f"{uid} {title!r}: {sorted(spellings & shown)}")
     assert not found, "; ".join(found)
+
+
+# ------------------------------------------------------------------------------------------------
+# the panels over the rollups give what the marts give
+# ------------------------------------------------------------------------------------------------
+
+# The whole history, a fortnight whose ends fall inside days, and a single day (demo quarter 2025-04..06).
+RANGES = [
+    (datetime(2000, 1, 1, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)),
+    (datetime(2025, 5, 10, 14, 30, tzinfo=UTC), datetime(2025, 5, 24, 9, 0, tzinfo=UTC)),
+    (datetime(2025, 6, 3, 8, 0, tzinfo=UTC), datetime(2025, 6, 3, 9, 0, tzinfo=UTC)),
+]
+
+
+def panel_rows(env: dict[str, str], uid: str, title: str, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
+    """The rows of one panel of the dashboard `uid` over [start, end], as grafana_ro."""
+    (path,) = [p for p in DASHBOARD_FILES if load(p)["uid"] == uid]
+    (sql_text,) = [t["rawSql"] for p in load(path)["panels"] if p["title"] == title for t in p["targets"]]
+    return query(env, expand(sql_text, start, end), role="grafana_ro")
+
+
+def query(env: dict[str, str], statement: str, params: tuple[Any, ...] = (), role: str | None = None
+          ) -> list[tuple[Any, ...]]:
+    con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"], dbname=env["PGDATABASE"])
+    try:
+        with con.cursor() as cur:
+            if role:
+                cur.execute(f"set role {role}")
+            cur.execute(statement, params)
+            return cur.fetchall()
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("start, end", RANGES, ids=["whole history", "a fortnight", "one hour"])
+def test_rollup_panels_give_what_the_marts_give(grafana_db: dict[str, str], start: datetime, end: datetime) -> None:
+    """The workload and comment panels read models/marts/rollups (one row per day and agent, ticket,
+    author...) instead of every timesheet and comment; over any range they give what the marts give
+    for the UTC days the range touches (the rollups' grain), distinct tickets and agents included."""
+    days = (start.date(), end.date())
+    worked = "from servicedesk.timesheets where cast(work_date as date) between %s and %s"
+    commented = "from servicedesk.comments where cast(created_at as date) between %s and %s"
+    expected = {
+        ("sd-workload", "Hours logged"): f"select round(sum(hours)::numeric, 1) {worked}",
+        ("sd-workload", "Agents who logged time"): f"select count(distinct user_name) {worked}",
+        ("sd-workload", "Hours per ticket worked on"):
+            f"select round(sum(hours)::numeric / nullif(count(distinct ticket_id), 0), 2) {worked}",
+        ("sd-comments", "Comments"): f"select count(*) {commented}",
+        ("sd-comments", "Authors"): f"select count(distinct author) {commented}",
+        ("sd-comments", "Customer-visible (%)"): "select round(100.0 * count(*) filter (where is_customer_visible)"
+                                                 f" / nullif(count(is_customer_visible), 0), 1) {commented}",
+    }
+    for (uid, title), statement in expected.items():
+        want = query(grafana_db, statement, days)
+        assert panel_rows(grafana_db, uid, title, start, end) == want, (uid, title, want)
+    for uid, title, statement in [
+        ("sd-workload", "Hours by kind of work",
+         f"select coalesce(category, '(none)'), round(sum(hours)::numeric, 1) {worked} group by 1"),
+        ("sd-workload", "Hours per week by team",
+         "select date_trunc('week', cast(cast(work_date as date) as timestamp)), coalesce(t.team, '(none)'), "
+         "sum(hours) from servicedesk.timesheets ts join servicedesk.tickets t using (ticket_id) "
+         "where cast(work_date as date) between %s and %s group by 1, 2"),
+        ("sd-comments", "Comments per day (customer-visible or internal)",
+         "select cast(created_at as date)::timestamp, case when is_customer_visible then 'customer-visible' "
+         "when not is_customer_visible then 'internal' else 'unknown' end, count(*) " + commented + " group by 1, 2"),
+    ]:
+        got = {r[:-1]: r[-1] for r in panel_rows(grafana_db, uid, title, start, end)}
+        want = {r[:-1]: r[-1] for r in query(grafana_db, statement, days)}
+        assert got.keys() == want.keys(), (title, got, want)
+        assert all(abs(float(got[k]) - float(want[k])) < 1e-6 for k in want), (title, got, want)
+    # per ticket: the comments and hours of the tickets created in range (tickets.comment_count, hours_logged)
+    created = "created_at between %s and %s"
+    window = (start.replace(tzinfo=None), end.replace(tzinfo=None))
+    (want_per_ticket,) = query(grafana_db, "select round(count(c.comment_id)::numeric / nullif(count(distinct "
+                               "t.ticket_id), 0), 2) from servicedesk.tickets t left join servicedesk.comments c "
+                               f"using (ticket_id) where t.{created}", window)
+    assert panel_rows(grafana_db, "sd-comments", "Comments per ticket", start, end) == [want_per_ticket]
+    by_category = query(
+        grafana_db,
+        "select coalesce(t.category, '(none)'), round(coalesce(sum(h.hours), 0)::numeric, 1) "
+        "from servicedesk.tickets t left join (select ticket_id, sum(hours) as hours "
+        f"from servicedesk.timesheets group by 1) h using (ticket_id) where t.{created} group by 1", window)
+    got_category = {r[0]: r[-1] for r in panel_rows(grafana_db, "sd-categories",
+                                                       "Per category: tickets, SLA, resolution, hours", start, end)}
+    assert got_category == dict(by_category)
+
+
+def test_quarantined_share_counts_every_mart_row(grafana_db: dict[str, str]) -> None:
+    start, end = RANGES[0]
+    got = {r[0]: r[1] for r in panel_rows(grafana_db, "sd-data-quality", "Quarantined share per table", start, end)}
+    assert got == {t: query(grafana_db, f"select count(*) from servicedesk.{t}")[0][0]
+                   for t in ("tickets", "comments", "timesheets")}

@@ -301,7 +301,8 @@ def test_missing_rows_are_found_by_a_hash_plan_on_tables_without_statistics(env:
 
     from orchestrator.deploy.compare import HistoryTable, missing_rows_sql
 
-    h = HistoryTable("comments", ("comment_id",), True) if keyed else HistoryTable("comments", ("ticket_id", "body"), False)
+    h = (HistoryTable("comments", ("comment_id",), True) if keyed
+         else HistoryTable("comments", ("ticket_id", "body"), False))
     con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], dbname=env["PGDATABASE"], user=env["PGUSER"])
     con.autocommit = True
     try:

@@ -5,7 +5,7 @@ dashboards consistent (datasource, layout, time range). Edit a query here, run
 `.venv/bin/python scripts/build_dashboards.py`, and commit both; the test suite fails when the JSON
 and this script disagree. Every panel is raw SQL against the live marts (schema `servicedesk`) or
 the run ledger (`sdrun_meta`), read by the role `grafana_ro`, with Grafana's macros
-(`$__timeFilter`, `$__timeGroupAlias`, ...); pytest_tests/test_dashboards.py runs each one on
+(`$__timeFilter`, `$__timeFrom()`, ...); pytest_tests/test_dashboards.py runs each one on
 PostgreSQL marts built from the demo data, and checks the backlog and SLA panels' figures on a desk
 with statuses of its own.
 
@@ -59,6 +59,18 @@ GROUP_ORDER = ("case status_group " + " ".join(f"when '{g}' then {i}" for i, g i
                + " end")  # fmt: skip
 OPEN = is_open()
 NOT_CANCELLED = not_cancelled()
+
+
+def bucket(column: str, unit: str) -> str:
+    """The time column of a time series: `column` cut to its UTC day or (ISO, Monday) week. Not
+    Grafana's $__timeGroupAlias, which buckets by numeric arithmetic on the epoch (a third of a panel's
+    time at 100 K tickets) into weeks that start on Thursdays."""
+    assert unit in ("day", "week")
+    return f"date_trunc('{unit}', cast({column} as timestamp)) as \"time\""
+
+
+# Panels over the rollups (models/marts/rollups) count whole UTC days: those the time range touches.
+BY_DAY = "Counted by UTC day (models/marts/rollups)."
 
 
 def panel(kind: str, title: str, sql: str, w: int, h: int, *, fmt: str = "table", unit: str | None = None,
@@ -154,12 +166,12 @@ DASHBOARDS = [
         stat("Busiest day (tickets created)",
              f"select max(tickets_created) as tickets from {S}.daily_summary where $__timeFilter(day)"),
         ts("Created, resolved, closed and cancelled per day", f"""
-            select $__timeGroupAlias(day, '1d'), sum(tickets_created) as created,
+            select {bucket('day', 'day')}, sum(tickets_created) as created,
                    sum(tickets_resolved) as resolved, sum(tickets_closed) as closed,
                    sum(tickets_cancelled) as cancelled
             from {S}.daily_summary where $__timeFilter(day) group by 1 order by 1""", w=24),
         ts("Created per week by priority", f"""
-            select $__timeGroupAlias(created_at, '1w'), coalesce(priority, '(none)') as metric, count(*) as tickets
+            select {bucket('created_at', 'week')}, coalesce(priority, '(none)') as metric, count(*) as tickets
             from {S}.tickets where $__timeFilter(created_at) group by 1, 2 order by 1""", w=12),
         bars("Created by weekday", f"""
             select to_char(created_at, 'ID Dy') as weekday, count(*) as tickets from {S}.tickets
@@ -182,7 +194,7 @@ DASHBOARDS = [
                  - (select count(*) from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED}) as net""",
              description="Cancelled tickets are not counted as resolved."),
         ts("Open tickets at the end of each day", f"""
-            select $__timeGroupAlias(day, '1d'), tickets_open_end_of_day as open_tickets
+            select {bucket('day', 'day')}, tickets_open_end_of_day as open_tickets
             from {S}.daily_summary where $__timeFilter(day) order by 1""", w=24,
            description="daily_summary.tickets_open_end_of_day: open as in 'Open now'; a ticket open now counts "
                        "from the day it was created, any other until its resolution (or closed) date."),
@@ -193,10 +205,12 @@ DASHBOARDS = [
             select coalesce(priority, '(none)') as priority, count(*) as tickets from {S}.tickets
             where {OPEN} group by 1 order by 1""", w=8),
         bars("Open by age", f"""
-            select case when age < 1 then '1: < 1 day' when age < 7 then '2: 1-7 days'
-                        when age < 30 then '3: 7-30 days' else '4: 30+ days' end as age, count(*) as tickets
-            from (select extract(epoch from ((select max(created_at) from {S}.tickets) - created_at)) / 86400 as age
-                  from {S}.tickets where {OPEN} and created_at is not null) a
+            select case when age < interval '1 day' then '1: < 1 day' when age < interval '7 days' then '2: 1-7 days'
+                        when age < interval '30 days' then '3: 7-30 days' else '4: 30+ days' end as age,
+                   count(*) as tickets
+            from (select latest.created_at - t.created_at as age
+                  from {S}.tickets t, (select max(created_at) as created_at from {S}.tickets) latest
+                  where {is_open("t")} and t.created_at is not null) a
             group by 1 order by 1""", w=8),
         table("Open by status, as exported", f"""
             select {GROUP_LABEL} as status_group, coalesce(status, '(none)') as status, count(*) as tickets
@@ -224,7 +238,7 @@ DASHBOARDS = [
             from {S}.tickets where priority = 'P1' and $__timeFilter(created_at) and {NOT_CANCELLED}""",
              unit="percent"),
         ts("SLA met per week (%)", f"""
-            select $__timeGroupAlias(created_at, '1w'),
+            select {bucket('created_at', 'week')},
                    round(100.0 * count(*) filter (where is_sla_met) / nullif(count(is_sla_met), 0), 1) as sla_met_pct
             from {S}.tickets where $__timeFilter(created_at) and {NOT_CANCELLED} group by 1 order by 1""",
            w=24, unit="percent"),
@@ -257,7 +271,7 @@ DASHBOARDS = [
             select count(*) as tickets from {S}.tickets
             where first_response_at is null and $__timeFilter(created_at)"""),
         ts("Median and 90th percentile per day (min)", f"""
-            select $__timeGroupAlias(created_at, '1d'),
+            select {bucket('created_at', 'day')},
                    percentile_cont(0.5) within group (order by response_minutes) as median,
                    percentile_cont(0.9) within group (order by response_minutes) as p90
             from {S}.tickets where $__timeFilter(created_at) and response_minutes is not null
@@ -294,7 +308,7 @@ DASHBOARDS = [
             select round(avg(avg_resolution_hours), 1) as hours from {S}.daily_summary where $__timeFilter(day)""",
              unit="h"),
         ts("Median and 90th percentile per week (h)", f"""
-            select $__timeGroupAlias(resolved_at, '1w'),
+            select {bucket('resolved_at', 'week')},
                    percentile_cont(0.5) within group (order by resolution_hours) as median,
                    percentile_cont(0.9) within group (order by resolution_hours) as p90
             from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED} and resolution_hours is not null
@@ -316,25 +330,32 @@ DASHBOARDS = [
             group by 1 order by 2 desc""", w=8, unit="h"),
     ]),
     dashboard("sd-workload", "Team and agent workload", "Hours logged in timesheets, per team and agent.", [
-        stat("Hours logged", f"select round(sum(hours)::numeric, 1) as hours from {S}.timesheets "
-             "where $__timeFilter(work_date)", unit="h"),
+        stat("Hours logged", f"""
+            select round(sum(hours)::numeric, 1) as hours from {S}.timesheets_daily where $__timeFilter(day)""",
+             unit="h", description=BY_DAY),
         stat("Agents who logged time", f"""
-            select count(distinct user_name) as agents from {S}.timesheets where $__timeFilter(work_date)"""),
+            select count(distinct user_name) as agents from {S}.timesheets_daily where $__timeFilter(day)""",
+             description=BY_DAY),
         stat("Hours per ticket worked on", f"""
-            select round(sum(hours)::numeric / nullif(count(distinct ticket_id), 0), 2) as hours
-            from {S}.timesheets where $__timeFilter(work_date)""", unit="h"),
+            select round(sum(hours)::numeric / nullif(count(*) filter (
+                       where ticket_id is not null and (previous_day is null or previous_day < $__timeFrom())), 0), 2)
+                   as hours
+            from {S}.ticket_work_days where $__timeFilter(day)""", unit="h",
+             description="Hours logged in range per ticket worked on in range. " + BY_DAY),
         stat("Open tickets assigned", f"""
             select count(*) as tickets from {S}.tickets where {OPEN} and assigned_to is not null"""),
         ts("Hours per week by team", f"""
-            select $__timeGroupAlias(ts.work_date, '1w'), coalesce(t.team, '(none)') as metric, sum(ts.hours) as hours
-            from {S}.timesheets ts join {S}.tickets t on t.ticket_id = ts.ticket_id
-            where $__timeFilter(ts.work_date) group by 1, 2 order by 1""", w=24, unit="h"),
+            select {bucket('day', 'week')}, coalesce(team, '(none)') as metric, sum(hours) as hours
+            from {S}.timesheets_daily where $__timeFilter(day) group by 1, 2 order by 1""", w=24, unit="h",
+           description="The team of the ticket the time was logged on. " + BY_DAY),
         bars("Hours by agent (top 20)", f"""
-            select coalesce(user_name, '(none)') as agent, round(sum(hours)::numeric, 1) as hours from {S}.timesheets
-            where $__timeFilter(work_date) group by 1 order by 2 desc limit 20""", h=10, unit="h"),
+            select coalesce(user_name, '(none)') as agent, round(sum(hours)::numeric, 1) as hours
+            from {S}.timesheets_daily where $__timeFilter(day) group by 1 order by 2 desc limit 20""", h=10, unit="h",
+             description=BY_DAY),
         bars("Hours by kind of work", f"""
-            select coalesce(category, '(none)') as kind, round(sum(hours)::numeric, 1) as hours from {S}.timesheets
-            where $__timeFilter(work_date) group by 1 order by 2 desc""", h=10, unit="h"),
+            select coalesce(category, '(none)') as kind, round(sum(hours)::numeric, 1) as hours
+            from {S}.timesheets_daily where $__timeFilter(day) group by 1 order by 2 desc""", h=10, unit="h",
+             description=BY_DAY),
         table("Agents: tickets assigned, open, hours logged", f"""
             with assigned as (
                 select assigned_to as agent, count(*) as tickets_assigned,
@@ -342,12 +363,13 @@ DASHBOARDS = [
                 from {S}.tickets where $__timeFilter(created_at) and assigned_to is not null group by 1
             ),
             logged as (
-                select user_name as agent, round(sum(hours)::numeric, 1) as hours_logged from {S}.timesheets
-                where $__timeFilter(work_date) and user_name is not null group by 1
+                select user_name as agent, round(sum(hours)::numeric, 1) as hours_logged from {S}.timesheets_daily
+                where $__timeFilter(day) and user_name is not null group by 1
             )
             select coalesce(a.agent, l.agent) as agent, coalesce(a.tickets_assigned, 0) as tickets_assigned,
                    coalesce(a.tickets_open, 0) as tickets_open, coalesce(l.hours_logged, 0) as hours_logged
-            from assigned a full join logged l on l.agent = a.agent order by hours_logged desc""", w=24, h=10),
+            from assigned a full join logged l on l.agent = a.agent order by hours_logged desc""", w=24, h=10,
+              description="Tickets created in range; hours logged in range, counted by UTC day."),
     ]),
     dashboard("sd-categories", "Categories",
               "What the tickets are about: categories (as the export writes them) over time and their cost.", [
@@ -362,42 +384,48 @@ DASHBOARDS = [
             select coalesce(category, '(none)') as category, count(*) as tickets from {S}.tickets
             where $__timeFilter(created_at) group by 1 order by 2 desc"""),
         ts("Created per week by category", f"""
-            select $__timeGroupAlias(created_at, '1w'), coalesce(category, '(none)') as metric, count(*) as tickets
+            select {bucket('created_at', 'week')}, coalesce(category, '(none)') as metric, count(*) as tickets
             from {S}.tickets where $__timeFilter(created_at) group by 1, 2 order by 1""", w=16),
         table("Per category: tickets, SLA, resolution, hours", f"""
             select coalesce(t.category, '(none)') as category, count(*) as tickets,
                    round(100.0 * count(*) filter (where t.is_sla_met and {not_cancelled("t")})
                          / nullif(count(t.is_sla_met) filter (where {not_cancelled("t")}), 0), 1) as sla_met_pct,
                    round(avg(t.resolution_hours) filter (where {not_cancelled("t")}), 1) as avg_resolution_hours,
-                   round(coalesce(sum(h.hours), 0)::numeric, 1) as hours_logged
+                   round(sum(t.hours_logged)::numeric, 1) as hours_logged
             from {S}.tickets t
-            left join (select ticket_id, sum(hours) as hours from {S}.timesheets group by 1) h
-              on h.ticket_id = t.ticket_id
-            where $__timeFilter(t.created_at) group by 1 order by 2 desc""", w=24),
+            where $__timeFilter(t.created_at) group by 1 order by 2 desc""", w=24,
+              description="Tickets created in range; hours_logged: all the hours logged on them."),
     ]),
     dashboard("sd-comments", "Comment activity", "Comments on tickets: volume, authors, visibility.", [
-        stat("Comments", f"select count(*) as comments from {S}.comments where $__timeFilter(created_at)"),
+        stat("Comments", f"""
+            select coalesce(sum(comments), 0) as comments from {S}.comments_daily where $__timeFilter(day)""",
+             description=BY_DAY),
         stat("Customer-visible (%)", f"""
-            select round(100.0 * count(*) filter (where is_customer_visible) / nullif(count(is_customer_visible), 0), 1)
-                   as pct from {S}.comments where $__timeFilter(created_at)""", unit="percent"),
+            select round(100.0 * sum(comments) filter (where is_customer_visible)
+                         / nullif(sum(comments) filter (where is_customer_visible is not null), 0), 1) as pct
+            from {S}.comments_daily where $__timeFilter(day)""", unit="percent", description=BY_DAY),
         stat("Comments per ticket", f"""
-            select round(count(*)::numeric / nullif(count(distinct ticket_id), 0), 2) as comments
-            from {S}.comments where $__timeFilter(created_at)"""),
-        stat("Authors", f"select count(distinct author) as authors from {S}.comments where $__timeFilter(created_at)"),
+            select round(sum(comment_count)::numeric / nullif(count(*), 0), 2) as comments
+            from {S}.tickets where $__timeFilter(created_at)""",
+             description="Comments on the tickets created in range, per ticket (tickets without comments count), "
+                         "as in 'Comments per ticket by priority'."),
+        stat("Authors", f"""
+            select count(distinct author) as authors from {S}.comments_daily where $__timeFilter(day)""",
+             description=BY_DAY),
         ts("Comments per day (customer-visible or internal)", f"""
-            select $__timeGroupAlias(created_at, '1d'),
+            select {bucket('day', 'day')},
                    case when is_customer_visible then 'customer-visible' when not is_customer_visible then 'internal'
                         else 'unknown' end as metric,
-                   count(*) as comments
-            from {S}.comments where $__timeFilter(created_at) group by 1, 2 order by 1""", w=24),
+                   sum(comments) as comments
+            from {S}.comments_daily where $__timeFilter(day) group by 1, 2 order by 1""", w=24),
         bars("Most active authors (top 20)", f"""
-            select coalesce(author, '(none)') as author, count(*) as comments from {S}.comments
-            where $__timeFilter(created_at) group by 1 order by 2 desc limit 20""", h=10),
+            select coalesce(author, '(none)') as author, sum(comments) as comments from {S}.comments_daily
+            where $__timeFilter(day) group by 1 order by 2 desc limit 20""", h=10, description=BY_DAY),
         bars("Comments per ticket by priority", f"""
-            select coalesce(t.priority, '(none)') as priority,
-                   round(count(c.comment_id)::numeric / count(distinct t.ticket_id), 2) as comments_per_ticket
-            from {S}.tickets t left join {S}.comments c on c.ticket_id = t.ticket_id
-            where $__timeFilter(t.created_at) group by 1 order by 1""", h=10),
+            select coalesce(priority, '(none)') as priority,
+                   round(sum(comment_count)::numeric / count(*), 2) as comments_per_ticket
+            from {S}.tickets where $__timeFilter(created_at) group by 1 order by 1""", h=10,
+             description="Comments on the tickets created in range, per ticket."),
     ]),
     dashboard("sd-data-quality", "Data quality",
               "What the cleaning changed (audit_changes), what it could not clean (quarantine), the gate's tests.", [
@@ -414,10 +442,14 @@ DASHBOARDS = [
         bars("Cleaning by rule", f"""
             select rule, count(*) as cleaned from {S}.audit_changes group by 1 order by 2 desc""", w=8),
         table("Quarantined share per table", f"""
-            with src as (
-                select 'tickets' as table_name, count(*) as mart_rows from {S}.tickets
-                union all select 'comments', count(*) from {S}.comments
-                union all select 'timesheets', count(*) from {S}.timesheets
+            with counts as (
+                select count(*) as tickets, sum(comment_count) as comments, sum(timesheet_count) as timesheets
+                from {S}.tickets
+            ),
+            src as (
+                select 'tickets' as table_name, tickets as mart_rows from counts
+                union all select 'comments', comments from counts
+                union all select 'timesheets', timesheets from counts
             ),
             q as (
                 select table_name, count(distinct source_row) filter (where action = 'row_excluded') as excluded,
@@ -454,7 +486,7 @@ DASHBOARDS = [
         stat("Runs not ok in range", f"""
             select count(*) filter (where outcome <> 'ok') as runs from {META}.runs where $__timeFilter(started_at)"""),
         ts("Runs per day by outcome", f"""
-            select $__timeGroupAlias(started_at, '1d'), outcome as metric, count(*) as runs
+            select {bucket('started_at', 'day')}, outcome as metric, count(*) as runs
             from {META}.runs where $__timeFilter(started_at) group by 1, 2 order by 1"""),
         ts("Duration per run (s)", f"""
             select $__time(started_at), target as metric, extract(epoch from (finished_at - started_at)) as seconds

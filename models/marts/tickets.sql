@@ -1,4 +1,5 @@
--- Tickets for the dashboards: one row per ticket id, with response and resolution durations.
+-- Tickets for the dashboards: one row per ticket id, with response and resolution durations and the
+-- comments and hours logged on it (so that per-ticket panels need not scan comments or timesheets).
 
 with
 
@@ -7,9 +8,29 @@ checked as (
     where exclusion_reason is null
 ),
 
+comments as (
+    select * from {{ ref('comments') }}
+),
+
+timesheets as (
+    select * from {{ ref('timesheets') }}
+),
+
+commented as (
+    select ticket_id, count(*) as comment_count
+    from comments
+    group by 1
+),
+
+worked as (
+    select ticket_id, count(*) as timesheet_count, sum(hours) as hours_logged
+    from timesheets
+    group by 1
+),
+
 final as (
     select
-        ticket_id,
+        checked.ticket_id,
         title,
         status,
         status_group,
@@ -22,6 +43,9 @@ final as (
             as numeric(14, 2)) as response_minutes,
         cast(round(cast({{ seconds_between('created_at', 'resolved_at') }} / 3600.0 as numeric), 2)
             as numeric(14, 2)) as resolution_hours,
+        coalesce(commented.comment_count, 0) as comment_count,
+        coalesce(worked.timesheet_count, 0) as timesheet_count,
+        coalesce(worked.hours_logged, 0) as hours_logged,
         is_sla_met,
         is_status_mapped,
         is_priority_mapped,
@@ -31,6 +55,8 @@ final as (
         closed_at,
         source_row
     from checked
+    left join commented on checked.ticket_id = commented.ticket_id
+    left join worked on checked.ticket_id = worked.ticket_id
 )
 
 select * from final

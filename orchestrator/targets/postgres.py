@@ -36,6 +36,7 @@ from orchestrator.targets.schemas import loading as loading_schema
 
 READ_ROLE_ENV = "SDRUN_READ_ROLE"  # the dashboards' read-only role, default grafana_ro
 DEFAULT_READ_ROLE = "grafana_ro"
+READ_ROLE_WORK_MEM = "64MB"  # setup-db: work_mem of the dashboards' role (docs/monitoring.md)
 # The canary samples whole tickets: a row is in when the ticket id it holds is (the tickets' key, or
 # the column referencing it, from the column map), so relationships hold in the sample.
 SAMPLE_TABLE = "tickets"
@@ -381,6 +382,8 @@ def setup_db(read_role: str | None = None, password_env: str = "GRAFANA_RO_PASSW
                 cur.execute(sql.SQL("alter role {} login password %s").format(ident(role)), (hashed,))
                 done.append(f"role {role} can log in (password from ${password_env})")
             cur.execute(sql.SQL("alter role {} set default_transaction_read_only = on").format(ident(role)))
+            # the panels' sorts and hash aggregates over 100 K+ tickets in memory, not spilled to disk
+            cur.execute(sql.SQL("alter role {} set work_mem = %s").format(ident(role)), (READ_ROLE_WORK_MEM,))
             cur.execute("select current_database()")
             db = cur.fetchone()[0]
             cur.execute(sql.SQL("grant connect on database {} to {}").format(ident(db), ident(role)))
