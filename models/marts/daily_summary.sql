@@ -18,12 +18,13 @@ status_groups as (
     select * from {{ ref('status_groups') }}
 ),
 
-comments as (
-    select * from {{ ref('comments') }}
+-- the rollups of comments and timesheets per day (models/marts/rollups): thousands of rows, not millions
+comments_daily as (
+    select * from {{ ref('comments_daily') }}
 ),
 
-timesheets as (
-    select * from {{ ref('timesheets') }}
+timesheets_daily as (
+    select * from {{ ref('timesheets_daily') }}
 ),
 
 created as (
@@ -87,16 +88,14 @@ left_backlog as (
 ),
 
 commented as (
-    select {{ to_date('created_at') }} as day, count(*) as comments
-    from comments
-    where created_at is not null
+    select day, sum(comments) as comments
+    from comments_daily
     group by 1
 ),
 
 worked as (
-    select {{ to_date('work_date') }} as day, sum(hours) as hours_logged
-    from timesheets
-    where work_date is not null
+    select day, sum(hours) as hours_logged
+    from timesheets_daily
     group by 1
 ),
 
@@ -125,7 +124,7 @@ final as (
         coalesce(resolved.tickets_resolved_within_sla, 0) as tickets_resolved_within_sla,
         cast(round(cast(resolved.avg_resolution_hours as numeric), 2) as numeric(14, 2)) as avg_resolution_hours,
         coalesce(closed.tickets_closed, 0) as tickets_closed,
-        coalesce(commented.comments, 0) as comments,
+        cast(coalesce(commented.comments, 0) as bigint) as comments,
         cast(coalesce(worked.hours_logged, 0) as numeric(14, 2)) as hours_logged,
         coalesce(cancelled.tickets_cancelled, 0) as tickets_cancelled,
         cast(sum(coalesce(created.tickets_created, 0) - coalesce(left_backlog.tickets_left_backlog, 0))
