@@ -15,7 +15,8 @@ parse from its target path). The script imports nothing of sdrun: it runs as a f
 `python -P` (its folder is not on sys.path, where build/dbt.py would hide the dbt package).
 
 It dies with sdrun (PR_SET_PDEATHSIG, set by its parent before exec) and stops at the end of its
-input; SIGINT (Ctrl-C) interrupts dbt as in the CLI (open queries cancelled), SIGTERM ends it.
+input; SIGINT (Ctrl-C) interrupts dbt as in the CLI (open queries cancelled), SIGTERM ends it. Between
+commands it holds no database file open (`_release_files`).
 """
 
 from __future__ import annotations
@@ -34,6 +35,20 @@ def _returncode(res: Any) -> int:
     return 2 if res.exception is not None else 1
 
 
+def _release_files() -> None:
+    """dbt-duckdb keeps its DuckDB database open for the life of the process (a class-level
+    environment, closed at exit); between commands sdrun itself writes that file (the raw load),
+    and DuckDB lets one process at a time open it for writing: close it after each command."""
+    conns = sys.modules.get("dbt.adapters.duckdb.connections")
+    if conns is None:
+        return
+    manager = conns.DuckDBConnectionManager
+    with manager._LOCK:
+        env, manager._ENV = manager._ENV, None
+        if env is not None:
+            env.close()
+
+
 def main() -> int:
     from dbt.cli.main import dbtRunner
     from dbt.contracts.graph.manifest import Manifest
@@ -50,7 +65,10 @@ def main() -> int:
         args: list[str] = cmd["args"]
         key = cmd.get("key")
         manifest = manifests.pop(key, None) if key else None  # a build may change what it was given
-        res = dbtRunner(manifest=manifest).invoke(args)
+        try:
+            res = dbtRunner(manifest=manifest).invoke(args)
+        finally:
+            _release_files()
         if key and args[0] == "parse" and res.success and isinstance(res.result, Manifest):
             manifests[key] = res.result
         if isinstance(res.exception, KeyboardInterrupt):
