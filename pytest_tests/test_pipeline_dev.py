@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -250,6 +251,19 @@ def test_missing_column_is_named(tmp_path: Path) -> None:
     result = sdrun("full", "--source", str(source), home=tmp_path)
     assert result.returncode == 1
     assert "timesheets lacks column(s) 'TS-Hours'" in result.stderr
+
+
+def test_the_build_runs_on_the_preflight_parse_in_one_dbt_process(crafted_run: tuple[Path, Path]) -> None:
+    """Issue 17: a run imports dbt once and parses once: preflight's `dbt parse` made the manifest the
+    build runs on, so the build's own debug log has no parse at all (no partial parse either)."""
+    home, _ = crafted_run
+    (run_dir,) = [p.parent for p in (home / "runs").glob("*/report.json")]
+    debug = (run_dir / "dbt" / "logs" / "dbt.log").read_text(encoding="utf-8")
+    assert "Concurrency: 2 threads" in debug
+    assert not re.search(r"partial pars|full parse", debug, re.IGNORECASE), "the build parsed the project again"
+    events = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    pids = {e["dbt_pid"] for e in events if e.get("source") == "dbt" and e.get("step") == "build"}
+    assert len(pids) == 1 and os.getpid() not in pids
 
 
 def test_dbt_directly_from_the_project_root(tmp_path: Path, crafted_run: tuple[Path, Path]) -> None:

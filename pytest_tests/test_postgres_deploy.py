@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -116,6 +117,15 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
     report = report_of(r.stdout)
     steps = list(report["steps"])
     assert steps.index("canary_build") < steps.index("build") < steps.index("swap")
+    # issue 17: one dbt process serves the canary and the full build, and the full build runs on the
+    # preflight's parse (no parse of its own); the canary's other schemas need their own, partial one
+    run_dir = Path(report["report_path"]).parent
+    events = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    pids = {(e["step"], e["dbt_pid"]) for e in events if e.get("source") == "dbt"}
+    assert {step for step, _ in pids} == {"canary_build", "build"} and len({pid for _, pid in pids}) == 1, pids
+    parsed = re.compile(r"partial parsing|full parse", re.IGNORECASE)
+    assert not parsed.search((run_dir / "dbt" / "logs" / "dbt.log").read_text())
+    assert parsed.search((run_dir / "dbt-canary" / "logs" / "dbt.log").read_text())
     assert {"servicedesk", "servicedesk_staging", "raw"} <= schemas(env)
     assert live_version(env) == report["run_id"].lower()
     # dates are timestamps, durations numeric: dashboard SQL works without casts, as the read-only role

@@ -12,11 +12,15 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from orchestrator.core.settings import PROFILES_DIR, PROJECT_DIR
+
+WORKER_DONE = "sdrun_dbt_done"  # build/dbt_worker.py: the line that ends a command
 
 # dbt must not try the network: no usage tracking, no version check.
 DBT_ENV = {
@@ -111,6 +115,103 @@ def dbt_executable() -> list[str]:
     return [sys.executable, "-c", "from dbt.cli.main import cli; cli()"]
 
 
+def _stop(proc: subprocess.Popen[str]) -> None:
+    """dbt stops within seconds: SIGTERM, then SIGKILL after 10 s."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _run_process(cmd: list[str], *, env: dict[str, str], cwd: Path, on_output: Callable[[str], None]) -> int:
+    """`dbt <cmd>` as its own process (outside a dbt_session)."""
+    proc = subprocess.Popen(
+        [*dbt_executable(), *cmd], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        bufsize=1, preexec_fn=_die_with_parent,
+    )
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            on_output(line)
+    except BaseException:  # Ctrl-C, SIGTERM, a failing callback: dbt stops with the run, within seconds
+        _stop(proc)
+        raise
+    return proc.wait()
+
+
+class DbtWorker:
+    """The run's one dbt process (build/dbt_worker.py): dbt imported once, a project parsed once.
+
+    Its command line names the run folder, so that what a run started can be found by it."""
+
+    def __init__(self, label: Path) -> None:
+        self.label = label
+        self.proc: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-P", str(Path(__file__).with_name("dbt_worker.py")), str(self.label)],
+                cwd=PROJECT_DIR, env={**os.environ, **DBT_ENV}, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, text=True, bufsize=1, preexec_fn=_die_with_parent,
+            )
+        return self.proc
+
+    def run(self, cmd: list[str], *, env: dict[str, str], cwd: Path, key: str,
+            on_output: Callable[[str], None]) -> int:
+        """One dbt command; its exit code as the dbt CLI's. Interrupted (Ctrl-C, SIGTERM, a failing
+        callback), the worker is stopped within seconds and the next command starts a new one."""
+        proc = self._start()
+        assert proc.stdin is not None and proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps({"args": cmd, "env": env, "cwd": str(cwd), "key": key}) + "\n")
+            proc.stdin.flush()
+            for line in proc.stdout:
+                if line.startswith('{"' + WORKER_DONE):
+                    return int(json.loads(line)[WORKER_DONE]["returncode"])
+                on_output(line)
+        except BaseException:
+            self.close(graceful=False)
+            raise
+        self.close(graceful=False)  # it died mid-command (its last lines went to the log)
+        return proc.returncode if proc.returncode else 2
+
+    def close(self, graceful: bool = True) -> None:
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if graceful and proc.poll() is None and proc.stdin is not None:
+            try:
+                proc.stdin.close()  # end of input: it exits
+                proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        _stop(proc)
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with suppress(OSError):
+                    stream.close()
+
+
+_session: DbtWorker | None = None
+
+
+@contextmanager
+def dbt_session(label: Path) -> Iterator[None]:
+    """Inside, every run_dbt goes to one dbt process (started at the first), stopped on the way out:
+    a run imports dbt once, and a build reuses the manifest the run's `dbt parse` made."""
+    global _session
+    outer, _session = _session, DbtWorker(label)
+    try:
+        yield
+    finally:
+        worker, _session = _session, outer
+        worker.close()
+
+
 def run_dbt(
     args: list[str],
     *,
@@ -139,7 +240,6 @@ def run_dbt(
         shutil.copyfile(parse_cache, partial)
     log_path = work_dir / "logs"
     cmd = [
-        *dbt_executable(),
         *args,
         "--project-dir",
         str(project_dir),
@@ -157,33 +257,26 @@ def run_dbt(
     ]
     if vars:
         cmd += ["--vars", json.dumps(vars)]
-    full_env = {**os.environ, **DBT_ENV, **(env or {})}
     work_dir.mkdir(parents=True, exist_ok=True)
     console = work_dir / "dbt.log"
     with open(console, "a", encoding="utf-8") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=project_dir, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1,
-            preexec_fn=_die_with_parent,
-        )
-        assert proc.stdout is not None
-        try:
-            for line in proc.stdout:
-                event = parse_event(line)
-                text = event["info"]["msg"] if event else line.rstrip("\n")
-                out.write((f"{event['info'].get('ts', '')[11:19]}  " if event else "") + text + "\n")
-                if on_line is not None:
-                    on_line(text)
-                if on_event is not None and event is not None:
-                    on_event(event)
-        except BaseException:  # Ctrl-C, SIGTERM, a failing callback: dbt stops with the run, within seconds
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            raise
-        returncode = proc.wait()
+
+        def on_output(line: str) -> None:
+            event = parse_event(line)
+            text = event["info"]["msg"] if event else line.rstrip("\n")
+            out.write((f"{event['info'].get('ts', '')[11:19]}  " if event else "") + text + "\n")
+            if on_line is not None:
+                on_line(text)
+            if on_event is not None and event is not None:
+                on_event(event)
+
+        if _session is not None:
+            key = json.dumps([str(project_dir), str(PROFILES_DIR), env or {}, vars or {}], sort_keys=True)
+            returncode = _session.run(cmd, env={**DBT_ENV, **(env or {})}, cwd=project_dir, key=key,
+                                      on_output=on_output)
+        else:
+            returncode = _run_process(cmd, env={**os.environ, **DBT_ENV, **(env or {})}, cwd=project_dir,
+                                      on_output=on_output)
     if parse_cache is not None and partial.is_file():
         tmp = parse_cache.with_suffix(".tmp")
         shutil.copyfile(partial, tmp)

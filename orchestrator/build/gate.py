@@ -2,7 +2,8 @@
 
 A model error fails the step (exit 1); an error-severity test failure halts the run (exit 3) and
 nothing is published. dbt's partial-parse state is kept per target between runs (`parse_cache`),
-so a run parses no more than what changed; the preflight's `dbt parse` uses the same file.
+so a run parses no more than what changed; the preflight's `dbt parse` uses the same file, and inside
+a run (build/dbt.py `dbt_session`) the build runs on the manifest that parse made, with no parse of its own.
 """
 
 from __future__ import annotations
@@ -72,7 +73,8 @@ def dbt_event_logger(run: Run, step: str, bar: Progress | None = None) -> Callab
 
     def on_event(event: dict[str, Any]) -> None:
         info, data = event["info"], event.get("data") or {}
-        fields: dict[str, Any] = {"source": "dbt", "dbt_event": info.get("name"), "dbt_ts": info.get("ts")}
+        fields: dict[str, Any] = {"source": "dbt", "dbt_event": info.get("name"), "dbt_ts": info.get("ts"),
+                                  "dbt_pid": info.get("pid")}  # one dbt process per run (build/dbt_worker.py)
         node = data.get("node_info") or {}
         if node.get("unique_id"):
             fields["node"] = node["unique_id"]

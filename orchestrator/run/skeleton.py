@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator import __version__
+from orchestrator.build.dbt import dbt_session
 from orchestrator.build.metrics import write_metrics
 from orchestrator.build.report import summary_lines
 from orchestrator.core import signals
@@ -79,7 +80,7 @@ def execute(
     ctx = RunContext(run=run, report=report, source=source, settings=settings, sha_before=sha_before)
     error: SdrunError | None = None
     try:
-        with signals.stop_on_sigterm():
+        with signals.stop_on_sigterm(), dbt_session(run.run_dir):  # one dbt process for the whole run
             body(ctx)
     except SdrunError as exc:
         error = exc

@@ -1,0 +1,83 @@
+"""One dbt process for a whole run: dbt imported once, each project parsed once, the manifest reused.
+
+`sdrun full` runs dbt several times (preflight's `dbt parse`, on prod the canary's `dbt build` and
+the full build); as separate processes each paid dbt's import, a partial parse and its exit (about
+2.5 s each). build/dbt.py starts this script once per run (`dbt_session`) and sends it one command
+per line on stdin, as JSON: {"args": [...], "env": {...}, "cwd": "...", "key": "..."}. It runs each
+with dbt's programmatic runner (`dbtRunner`) in this process, its console events going to stdout
+as the dbt CLI's would (`--log-format json`), and ends each with one line
+{"sdrun_dbt_done": {"returncode": N}} (0 success, 1 failures, 2 an error, as the dbt CLI's).
+
+`key` names what a manifest depends on (the project, the profile's environment, the vars): the
+manifest a `parse` returns is kept under its key, and the next command with that key runs on it
+instead of parsing again. A command with no kept manifest parses as the dbt CLI does (partial
+parse from its target path). The script imports nothing of sdrun: it runs as a file, by path, with
+`python -P` (its folder is not on sys.path, where build/dbt.py would hide the dbt package).
+
+It dies with sdrun (PR_SET_PDEATHSIG, set by its parent before exec) and stops at the end of its
+input; SIGINT (Ctrl-C) interrupts dbt as in the CLI (open queries cancelled), SIGTERM ends it. Between
+commands it holds no database file open (`_release_files`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+DONE = "sdrun_dbt_done"
+
+
+def _returncode(res: Any) -> int:
+    if res.success:
+        return 0
+    return 2 if res.exception is not None else 1
+
+
+def _release_files() -> None:
+    """dbt-duckdb keeps its DuckDB database open for the life of the process (a class-level
+    environment, closed at exit); between commands sdrun itself writes that file (the raw load),
+    and DuckDB lets one process at a time open it for writing: close it after each command."""
+    conns = sys.modules.get("dbt.adapters.duckdb.connections")
+    if conns is None:
+        return
+    manager = conns.DuckDBConnectionManager
+    with manager._LOCK:
+        env, manager._ENV = manager._ENV, None
+        if env is not None:
+            env.close()
+
+
+def main() -> int:
+    from dbt.cli.main import dbtRunner
+    from dbt.contracts.graph.manifest import Manifest
+
+    manifests: dict[str, Manifest] = {}
+    base_env = dict(os.environ)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        cmd = json.loads(line)
+        os.environ.clear()
+        os.environ.update({**base_env, **cmd.get("env", {})})
+        os.chdir(cmd["cwd"])
+        args: list[str] = cmd["args"]
+        key = cmd.get("key")
+        manifest = manifests.pop(key, None) if key else None  # a build may change what it was given
+        try:
+            res = dbtRunner(manifest=manifest).invoke(args)
+        finally:
+            _release_files()
+        if key and args[0] == "parse" and res.success and isinstance(res.result, Manifest):
+            manifests[key] = res.result
+        if isinstance(res.exception, KeyboardInterrupt):
+            raise res.exception
+        sys.stdout.flush()
+        sys.stdout.write(json.dumps({DONE: {"returncode": _returncode(res)}}) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
