@@ -27,11 +27,13 @@ sys.path.insert(0, str(ROOT))
 
 from orchestrator.build.grafana_macros import expand, time_range  # noqa: E402
 
+DASHBOARDS = ROOT / "grafana" / "dashboards"
 
-def panel_queries(now: datetime) -> list[tuple[str, str, str]]:
+
+def panel_queries(now: datetime, folder: Path = DASHBOARDS) -> list[tuple[str, str, str]]:
     """(dashboard file, panel title, expanded SQL) for every target of every panel."""
     out = []
-    for path in sorted((ROOT / "grafana" / "dashboards").glob("*.json")):
+    for path in sorted(folder.glob("*.json")):
         d = json.loads(path.read_text(encoding="utf-8"))
         start, end = time_range(d["time"], now)
         for p in d["panels"]:
@@ -46,9 +48,10 @@ def p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def measure(repeat: int, role: str | None) -> list[dict[str, Any]]:
-    queries = panel_queries(datetime.now(UTC))
-    con = psycopg2.connect()
+def measure(repeat: int, role: str | None, folder: Path = DASHBOARDS, **connect: Any) -> list[dict[str, Any]]:
+    """Each panel's median, p95 and max in ms; `connect`: psycopg2's (default: the PG* variables)."""
+    queries = panel_queries(datetime.now(UTC), folder)
+    con = psycopg2.connect(**connect)
     con.autocommit = True
     times: list[list[float]] = [[] for _ in queries]
     try:
@@ -77,9 +80,17 @@ def measure(repeat: int, role: str | None) -> list[dict[str, Any]]:
             for (d, title, _), ts in zip(queries, times, strict=True)]
 
 
-def markdown(rows: list[dict[str, Any]]) -> str:
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    worst = max(rows, key=lambda r: r["p95_ms"])
+    return {"panels": len(rows), "slowest_p95_ms": worst["p95_ms"],
+            "slowest": f"{worst['dashboard']}: {worst['panel']}",
+            "p95_of_p95_ms": p95([r["p95_ms"] for r in rows]),
+            "over_100_ms": sum(1 for r in rows if r["p95_ms"] >= 100)}
+
+
+def markdown(rows: list[dict[str, Any]], limit: int | None = None) -> str:
     lines = ["| dashboard | panel | median ms | p95 ms | max ms |", "| --- | --- | ---: | ---: | ---: |"]
-    for r in sorted(rows, key=lambda r: -r["p95_ms"]):
+    for r in sorted(rows, key=lambda r: -r["p95_ms"])[:limit]:
         lines.append(f"| {r['dashboard']} | {r['panel']} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | "
                      f"{r['max_ms']:.1f} |")
     return "\n".join(lines)
@@ -90,14 +101,16 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=20)
     ap.add_argument("--role", default="grafana_ro", help="the datasource's role ('' for the login role)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--dashboards", type=Path, default=DASHBOARDS,
+                    help="another version's dashboards (e.g. `git archive` of an older commit's grafana/dashboards)")
     a = ap.parse_args()
-    rows = measure(a.repeat, a.role or None)
+    rows = measure(a.repeat, a.role or None, a.dashboards)
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2) + "\n")
     print(markdown(rows))
-    all_p95 = sorted(r["p95_ms"] for r in rows)
-    print(f"\n{len(rows)} panel queries; slowest p95 {all_p95[-1]:.1f} ms; "
-          f"p95 over panels' p95 {p95(all_p95):.1f} ms")
+    s = summary(rows)
+    print(f"\n{s['panels']} panel queries; slowest p95 {s['slowest_p95_ms']:.1f} ms ({s['slowest']}); "
+          f"p95 over panels' p95 {s['p95_of_p95_ms']:.1f} ms; {s['over_100_ms']} at 100 ms or more")
 
 
 if __name__ == "__main__":

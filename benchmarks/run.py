@@ -55,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # pytest_tests.pgcluster is not an installed package
 
+from benchmarks import panels  # noqa: E402
 from pytest_tests.pgcluster import PgCluster  # noqa: E402
 
 WORK = HERE / "work"
@@ -64,6 +65,8 @@ GNU_TIME = Path("/usr/bin/time")
 ENSURE_PGLOADER = ROOT / "scripts" / "ensure-pgloader.sh"
 
 SCHEMA_VERSION = 1
+PANEL_REPEAT = 20  # each dashboard panel's query, after prod and prod-again (benchmarks/panels.py)
+PANEL_P95_TARGET_MS = 100.0
 JOBS = ("profile", "dev", "prod", "prod-again", "pgloader", "pgloader-text", "pgloader-resume")
 SDRUN_JOBS = ("profile", "dev", "prod", "prod-again")
 PGLOADER_OPTIONS = {
@@ -77,8 +80,11 @@ SAMPLE_SECONDS = 0.2
 TAIL_LINES = 25
 MIB = 1024 * 1024
 
-# Targets (issue "performance"): prod wall time at given scales, peak memory of sdrun at every scale.
-PROD_WALL_TARGETS = {1.0: 30.0, 40.0: 600.0}
+# Targets (issue 17): prod wall time at given scales, prod against pgloader at the same scale (ratio of wall
+# times), peak memory of sdrun at every scale, the dashboards' panels at scale 10.
+PROD_WALL_TARGETS = {40.0: 180.0}
+PROD_RATIO_TARGETS = {1.0: ("pgloader-resume", 2.0), 10.0: ("pgloader-text", 4.0)}
+PANEL_TARGET_SCALE = 10.0
 MEMORY_TARGET_MIB = 1024.0
 LINEAR_TOLERANCE = 1.25  # seconds per million rows at the largest scale / at the smallest scale
 
@@ -393,6 +399,12 @@ def run_sdrun(job: str, ctx: Context, work: Path) -> dict[str, Any]:
         cmd = [str(ctx.sdrun), "full", "-q", "--source", src, "--target", "prod"]
     m = measure(cmd, env, work, work / "logs", job, ctx.timeout)
     result.update(command=cmd, **measured_fields(m))
+    if job in ("prod", "prod-again") and m.returncode == 0:  # the dashboards' queries on what it deployed
+        try:
+            result["panels"] = panels.measure(PANEL_REPEAT, "grafana_ro", host="127.0.0.1", port=ctx.cluster.port,
+                                              user="postgres", dbname=env["PGDATABASE"])
+        except Exception as exc:  # noqa: BLE001 - recorded; the job's own figures stand
+            result["panels_error"] = f"{type(exc).__name__}: {exc}"
     report = newest_report(home) if job != "profile" else None
     rows = sum(ctx.source_rows.values())
     if report is not None:
@@ -737,6 +749,25 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 wall = runs[0]["wall_seconds"]
                 out.append({"target": name, "verdict": "met" if wall < limit else "missed",
                             "detail": f"{wall:.1f} s"})
+    for scale, (reference, ratio) in PROD_RATIO_TARGETS.items():
+        name = f"prod at scale {label(scale)} at most {ratio:g}x {reference} (wall time, same source)"
+        prod = [r for r in results if r["job"] == "prod" and r["scale"] == scale and r["status"] == "ok"]
+        ref = [r for r in results if r["job"] == reference and r["scale"] == scale and r["status"] == "ok"]
+        if not prod or not ref:
+            out.append({"target": name, "verdict": "not measured", "detail": "needs both jobs at that scale"})
+            continue
+        got = prod[0]["wall_seconds"] / ref[0]["wall_seconds"]
+        out.append({"target": name, "verdict": "met" if got <= ratio else "missed",
+                    "detail": f"{prod[0]['wall_seconds']:.1f} s / {ref[0]['wall_seconds']:.1f} s = {got:.2f}"})
+    timed = [r for r in results if r["job"] == "prod" and r["scale"] == PANEL_TARGET_SCALE and r.get("panels")]
+    name = f"every dashboard panel's p95 under {PANEL_P95_TARGET_MS:g} ms at scale {label(PANEL_TARGET_SCALE)}"
+    if timed:
+        sm = panels.summary(timed[0]["panels"])
+        out.append({"target": name, "verdict": "met" if sm["over_100_ms"] == 0 else "missed",
+                    "detail": f"slowest p95 {sm['slowest_p95_ms']:.0f} ms ({sm['slowest']}); "
+                              f"{sm['over_100_ms']} of {sm['panels']} at 100 ms or more"})
+    else:
+        out.append({"target": name, "verdict": "not measured", "detail": "needs prod at that scale"})
     sdrun = [r for r in results if r["job"] in SDRUN_JOBS and r.get("peak_rss_mib_tree") is not None]
     if sdrun:
         worst = max(sdrun, key=lambda r: r["peak_rss_mib_tree"])
@@ -865,6 +896,7 @@ def render_markdown(data: dict[str, Any], source_name: str = "") -> str:
     for job in ("prod", "prod-again", "dev"):
         out += _steps_table(results, job)
     out += _pgloader_section(results)
+    out += _panels_section(results)
     out += ["", "## Targets", ""]
     out += _md_table(["target", "verdict", "measured"],
                      ([t["target"], t["verdict"], t["detail"]] for t in targets(results)), "lll")
@@ -887,6 +919,25 @@ def render_markdown(data: dict[str, Any], source_name: str = "") -> str:
         "",
     ]
     return "\n".join(out)
+
+
+def _panels_section(results: list[dict[str, Any]]) -> list[str]:
+    """Each dashboard panel's query on the version prod deployed (benchmarks/panels.py)."""
+    runs = sorted((r for r in results if r["job"] == "prod" and r.get("panels")), key=lambda r: r["scale"])
+    if not runs:
+        return []
+    out = ["", "## Dashboard panels", "",
+           f"After each `prod` job, every panel's query of the ten dashboards, expanded as Grafana expands it over "
+           f"the dashboard's default range (the whole history), run as `grafana_ro` with the settings it gets at "
+           f"login, once to warm and then {PANEL_REPEAT} times, the panels interleaved (`benchmarks/panels.py`; "
+           f"alone: `.venv/bin/python benchmarks/panels.py` with PG* set).", ""]
+    out += _md_table(["scale", "panels", "slowest p95 ms", "slowest panel", "p95 of the panels' p95 ms",
+                      f"panels at {PANEL_P95_TARGET_MS:g} ms or more"],
+                     ([label(r["scale"]), (sm := panels.summary(r["panels"]))["panels"], f"{sm['slowest_p95_ms']:.0f}",
+                       sm["slowest"], f"{sm['p95_of_p95_ms']:.0f}", sm["over_100_ms"]] for r in runs), "lrrlrr")
+    for r in runs:
+        out += ["", f"The ten slowest at scale {label(r['scale'])}:", "", panels.markdown(r["panels"], limit=10)]
+    return out
 
 
 def _load_range(results: list[dict[str, Any]]) -> str:
