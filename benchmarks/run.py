@@ -848,7 +848,9 @@ def render_markdown(data: dict[str, Any], source_name: str = "") -> str:
         "pgloader comes from `bash scripts/ensure-pgloader.sh` (the benchmark runs it when pgloader is missing).",
         "",
         "The heavy models' SQL alone, next to its floor (a plain copy of the raw table), before and after each "
-        "change: [benchmarks-models.md](benchmarks-models.md) (`benchmarks/models.py`).",
+        "change: [benchmarks-models.md](benchmarks-models.md) (`benchmarks/models.py`). Earlier runs are in "
+        "`benchmarks/results/`; [benchmarks-2026-11-22.md](benchmarks-2026-11-22.md) is the last full one (every "
+        "job) before issue 17's changes.",
         "",
         "Each job is one subprocess with a fresh `SDRUN_HOME` and, for PostgreSQL, a fresh database of one private "
         "server (`pytest_tests/pgcluster.py`: fsync off, `shared_buffers` 128MB) shared by the whole benchmark. "
