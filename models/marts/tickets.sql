@@ -22,8 +22,10 @@ commented as (
     group by 1
 ),
 
+-- hours summed as decimals: a sum of doubles depends on the order the engine adds them in (DuckDB's
+-- threads), and the same export must give the same mart
 worked as (
-    select ticket_id, count(*) as timesheet_count, sum(hours) as hours_logged
+    select ticket_id, count(*) as timesheet_count, sum(cast(hours as numeric(18, 6))) as hours_logged
     from timesheets
     group by 1
 ),
@@ -45,7 +47,7 @@ final as (
             as numeric(14, 2)) as resolution_hours,
         coalesce(commented.comment_count, 0) as comment_count,
         coalesce(worked.timesheet_count, 0) as timesheet_count,
-        coalesce(worked.hours_logged, 0) as hours_logged,
+        cast(coalesce(worked.hours_logged, 0) as numeric(18, 6)) as hours_logged,
         is_sla_met,
         is_status_mapped,
         is_priority_mapped,
