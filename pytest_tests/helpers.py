@@ -1,4 +1,4 @@
-"""Shared helpers for the test suite: crafted SQLite sources and the real `sdrun` command."""
+"""Shared helpers for the test suite: crafted SQLite sources, the real `sdrun` command, a query on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+
+import psycopg2
 
 from orchestrator.demo.generator import TABLES
 
@@ -100,3 +102,16 @@ def sdrun(
 def last_report(home: Path) -> dict[str, Any]:
     runs = sorted(p for p in (home / "runs").iterdir() if p.is_dir() and not p.name.startswith("."))
     return json.loads((runs[-1] / "report.json").read_text())
+
+
+def query(env: dict[str, str], statement: str, params: tuple[Any, ...] = (), user: str | None = None) -> list[tuple]:
+    """`statement`'s rows on the PostgreSQL database of `env` (its PG* variables), as `user` if given."""
+    con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], dbname=env["PGDATABASE"],
+                           user=user or env["PGUSER"], connect_timeout=10)
+    con.autocommit = True
+    try:
+        with con.cursor() as cur:
+            cur.execute(statement, params or None)
+            return cur.fetchall() if cur.description else []
+    finally:
+        con.close()

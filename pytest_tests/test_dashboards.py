@@ -32,7 +32,7 @@ from orchestrator.build.grafana_macros import MacroError, expand, time_range
 from orchestrator.core.settings import PROJECT_DIR
 from orchestrator.demo.catalog import EXPORT_AT, QUARTER_START
 
-from .helpers import comment, sdrun, ticket, timesheet, write_source
+from .helpers import comment, query, sdrun, ticket, timesheet, write_source
 
 GRAFANA = PROJECT_DIR / "grafana"
 DASHBOARD_FILES = sorted((GRAFANA / "dashboards").glob("*.json"))
@@ -224,12 +224,12 @@ def grafana_db(pg_env: dict[str, str], demo_source: Path) -> dict[str, str]:
 Result = tuple[list[str], list[tuple[Any, ...]]]  # a query's column names and rows
 
 
-def run_panels(env: dict[str, str], path: Path, now: datetime | None = None
-               ) -> list[tuple[dict[str, Any], Result | str]]:
-    """Every panel of a dashboard as Grafana runs it over its default range (at `now`), with its
-    result or the first line of its error."""
+def run_panels(env: dict[str, str], path: Path, now: datetime | None = None,
+               window: tuple[datetime, datetime] | None = None) -> list[tuple[dict[str, Any], Result | str]]:
+    """Every panel of a dashboard as Grafana runs it over its default range (at `now`), or over
+    `window`, with its result or the first line of its error."""
     d = load(path)
-    start, end = default_range(d, now)
+    start, end = window or default_range(d, now)
     con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"], dbname=env["PGDATABASE"])
     con.autocommit = True
     out: list[tuple[dict[str, Any], Result | str]] = []
@@ -441,23 +441,11 @@ RANGES = [
 
 
 def panel_rows(env: dict[str, str], uid: str, title: str, start: datetime, end: datetime) -> list[tuple[Any, ...]]:
-    """The rows of one panel of the dashboard `uid` over [start, end], as grafana_ro."""
+    """The rows of one panel of the dashboard `uid` over [start, end], as Grafana runs it."""
     (path,) = [p for p in DASHBOARD_FILES if load(p)["uid"] == uid]
-    (sql_text,) = [t["rawSql"] for p in load(path)["panels"] if p["title"] == title for t in p["targets"]]
-    return query(env, expand(sql_text, start, end), role="grafana_ro")
-
-
-def query(env: dict[str, str], statement: str, params: tuple[Any, ...] = (), role: str | None = None
-          ) -> list[tuple[Any, ...]]:
-    con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], user=env["PGUSER"], dbname=env["PGDATABASE"])
-    try:
-        with con.cursor() as cur:
-            if role:
-                cur.execute(f"set role {role}")
-            cur.execute(statement, params)
-            return cur.fetchall()
-    finally:
-        con.close()
+    ((_, result),) = [(p, r) for p, r in run_panels(env, path, window=(start, end)) if p["title"] == title]
+    assert not isinstance(result, str), (uid, title, result)
+    return result[1]
 
 
 @pytest.mark.parametrize("start, end", RANGES, ids=["whole history", "a fortnight", "one hour"])

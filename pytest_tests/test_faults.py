@@ -34,7 +34,7 @@ import psutil
 import psycopg2
 import pytest
 
-from pytest_tests.helpers import SDRUN
+from pytest_tests.helpers import SDRUN, query
 from pytest_tests.pgcluster import PgCluster
 
 Records = list[dict[str, Any]]
@@ -71,18 +71,6 @@ class World:
 
 def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def query(env: dict[str, str], statement: str, params: tuple[Any, ...] = (), user: str | None = None) -> list[tuple]:
-    con = psycopg2.connect(host=env["PGHOST"], port=env["PGPORT"], dbname=env["PGDATABASE"],
-                           user=user or env["PGUSER"], connect_timeout=10)
-    con.autocommit = True
-    try:
-        with con.cursor() as cur:
-            cur.execute(statement, params or None)
-            return cur.fetchall() if cur.description else []
-    finally:
-        con.close()
 
 
 def live_content(env: dict[str, str], user: str | None = None) -> str:
