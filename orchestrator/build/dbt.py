@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from orchestrator.build.dbt_worker import DONE as WORKER_DONE  # the line that ends a command
 from orchestrator.core.settings import PROFILES_DIR, PROJECT_DIR
-
-WORKER_DONE = "sdrun_dbt_done"  # build/dbt_worker.py: the line that ends a command
 
 # dbt must not try the network: no usage tracking, no version check.
 DBT_ENV = {

@@ -26,7 +26,7 @@ import os
 import sys
 from typing import Any
 
-DONE = "sdrun_dbt_done"
+DONE = "sdrun_dbt_done"  # build/dbt.py reads it from here: the key of the line that ends a command
 
 
 def _returncode(res: Any) -> int:
