@@ -64,21 +64,23 @@
 {%- endmacro %}
 
 {#-
-    `expr`, computed once per row of the CTE that selects it. PostgreSQL inlines simple CTEs and
-    copies each column's expression into every place the outer query uses it; the timestamp
-    parser's parts refer to the canonical text dozens of times, so without a fence each value
-    would be parsed (several regular expressions) dozens of times. A volatile call in a CTE's
-    select list keeps PostgreSQL from inlining that CTE (it must not duplicate volatile calls);
-    random() >= 0 is always true and costs nothing. DuckDB eliminates common subexpressions itself.
+    Ends a CTE whose columns are computed once per row and read many times by the next one (the
+    cleaning steps of the staging models: `from trimmed {{ computed_once() }}`). PostgreSQL inlines
+    a CTE used once and copies each column's expression into every place the outer query reads it;
+    the timestamp parser reads the canonical text dozens of times, so each value would be parsed
+    dozens of times. OFFSET 0 keeps PostgreSQL from pulling the subquery up: each row streams
+    through the step once, with no copy kept (a volatile call in the select list, the fence used
+    before, made PostgreSQL write every step's rows to a tuplestore: stg_servicedesk__timesheets
+    13.9 → 9.4 s at scale 10, docs/benchmarks-models.md). DuckDB eliminates common subexpressions
+    itself and keeps its plans free of a LIMIT: nothing.
 -#}
-{% macro evaluate_once(expr) -%}
-    {{ return(adapter.dispatch('evaluate_once', 'servicedesk')(expr)) }}
+{% macro computed_once() -%}
+    {{ return(adapter.dispatch('computed_once', 'servicedesk')()) }}
 {%- endmacro %}
-{% macro duckdb__evaluate_once(expr) -%}
-    {{ expr }}
+{% macro default__computed_once() -%}
 {%- endmacro %}
-{% macro postgres__evaluate_once(expr) -%}
-    (case when random() >= 0 then {{ expr }} end)
+{% macro postgres__computed_once() -%}
+    offset 0
 {%- endmacro %}
 
 {#-
@@ -86,7 +88,7 @@
     invalid input (make_timestamp) inside `case when condition then f(...) end`. DuckDB folds constant
     arguments at plan time, before the CASE decides (dbt's unit tests feed constants), so each argument
     carries the condition too. PostgreSQL evaluates the CASE row by row and the arguments come from a
-    CTE that evaluate_once keeps from being inlined, so nothing is folded: the bare argument, which
+    CTE that computed_once keeps from being inlined, so nothing is folded: the bare argument, which
     spares it evaluating the condition again per argument (the three staging models: 9.4 → 8.3 s
     at scale 1, mean of three prod builds each).
 -#}

@@ -148,6 +148,27 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
     assert h.returncode == 0 and report["run_id"] in h.stdout
 
 
+def test_each_cleaning_step_runs_once_per_value_and_keeps_no_copy(env: dict[str, str]) -> None:
+    """The staging models clean in steps, one CTE each, each reading the last one's columns many
+    times (macros/engine.sql, computed_once). PostgreSQL must neither inline a step into the next
+    (each value parsed dozens of times: a canonical form's regex copied into every reference) nor
+    write every step's rows to a tuplestore (a CTE Scan per step: 13.9 s instead of 9.4 s for the
+    timesheets at scale 10)."""
+    compiled = max(Path(env["SDRUN_HOME"]).glob(
+        "runs/*/dbt/target/compiled/servicedesk/models/staging/servicedesk/stg_servicedesk__timesheets.sql"),
+        key=lambda p: p.stat().st_mtime)
+    model = compiled.read_text().replace('"raw_next"', '"raw"')  # the build's raw schema, live after the swap
+    con = pg(env)
+    try:
+        with con.cursor() as cur:
+            cur.execute("explain (verbose) " + model)
+            plan = "\n".join(r[0] for r in cur.fetchall())
+    finally:
+        con.close()
+    assert "CTE Scan" not in plan, plan
+    assert plan.count("[AaPp][Mm]") == 4, plan  # in the patterns of four forms (timestamps.sql), once each
+
+
 def test_the_same_source_again_changes_nothing(env: dict[str, str], demo_source: Path) -> None:
     before = (schemas(env), live_version(env), fingerprint_of_live(env))
     r = sdrun(env, "full", "--source", str(demo_source), "--target", "prod", "-q")

@@ -10,7 +10,7 @@
 
 {# The value trimmed, or NULL when it is NULL, empty, whitespace only, or a sentinel. #}
 {% macro nullify(expr) -%}
-    {#- evaluate_once: later CTEs read the result many times; PostgreSQL must not inline it there -#}
+    {#- later CTEs read the result many times: the CTE that calls this ends in computed_once() -#}
     {%- set edges = ['32', '9', '10', '13', '160'] -%}  {#- the code points trim_ws removes #}
     {%- set longest = var('sentinels') | map('length') | max -%}
     {%- set cleaned -%}
@@ -26,7 +26,7 @@
         else {{ trim_ws(expr) }}
     end
     {%- endset -%}
-    {{ evaluate_once(cleaned) }}
+    {{ cleaned }}
 {%- endmacro %}
 
 {# Why a raw value became NULL: empty_to_null, blank_to_null (whitespace only), sentinel_to_null; else NULL. #}

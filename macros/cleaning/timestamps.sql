@@ -1,6 +1,7 @@
 {#-
     Dates and timestamps. A staging model parses each timestamp column in steps, one CTE each, so
-    that every engine reads each value once and the SQL stays small:
+    that every engine reads each value once and the SQL stays small (each CTE ends in
+    computed_once(), macros/engine.sql, so that PostgreSQL does not inline one step into the next):
 
     1. timestamp_shape(col), in the CTE that joins date_order_join(col, raw_col): whether the value
        is in the common strict ISO form (col__iso, iso_test: a digit mask, no regex), the zone suffix of
@@ -111,8 +112,8 @@
             else ''
         end
     {%- endset -%}
-    {{ evaluate_once(iso_test(t)) }} as {{ col }}__iso,
-    {{ evaluate_once(zone) }} as {{ col }}__zone,
+    {{ iso_test(t) }} as {{ col }}__iso,
+    {{ zone }} as {{ col }}__zone,
     case when upper(right({{ t }}, 2)) in ('AM', 'PM') then upper(left(right({{ t }}, 2), 1)) else '' end as {{ col }}__ampm,
     coalesce({{ col }}__order.day_first, {{ 'true' if var('day_first') else 'false' }}) as {{ col }}__day_first
 {%- endmacro %}
@@ -130,11 +131,11 @@
             else {{ body }}
         end
     {%- endset -%}
-    {{ evaluate_once(stripped) }} as {{ col }}__body
+    {{ stripped }} as {{ col }}__body
 {%- endmacro %}
 
 {% macro timestamp_canon(col) -%}
-    {{ evaluate_once(_timestamp_canon(col)) }}
+    {{ _timestamp_canon(col) }}
 {%- endmacro %}
 
 {#-
@@ -199,8 +200,8 @@
     {%- set ampm = "split_part(" ~ c ~ ", '|', 10)" -%}
     {%- set zone = "upper(split_part(" ~ c ~ ", '|', 9))" -%}
     {%- set hour = "cast(nullif(split_part(" ~ c ~ ", '|', 5), '') as integer)" -%}
-    {#- evaluate_once: the parts are read many times by timestamp_from_parts; compute them once -#}
-    {{ evaluate_once("case when " ~ iso ~ " then 'iso' when " ~ col ~ " is not null then coalesce(split_part(" ~ c ~ ", '|', 1), 'unparseable') end") }} as {{ col }}__form,
+    {#- the parts are read many times by timestamp_from_parts: the CTE ends in computed_once() -#}
+    case when {{ iso }} then 'iso' when {{ col }} is not null then coalesce(split_part({{ c }}, '|', 1), 'unparseable') end as {{ col }}__form,
     {#- a two-digit year is 20YY; a four-digit one (0001 included) is taken as written -#}
     cast(case when {{ iso }} then substr({{ col }}, 1, 4)
               when not {{ is_serial }}

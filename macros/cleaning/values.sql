@@ -35,7 +35,7 @@
         {%- endfor %}
     end
     {%- endset -%}
-    {{ evaluate_once(form) }}
+    {{ form }}
 {%- endmacro %}
 
 {# The float8 of `text` in number form `form` (number_form); NULL when the form is NULL. #}

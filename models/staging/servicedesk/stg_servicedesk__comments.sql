@@ -17,6 +17,7 @@ trimmed as (
         source_row,
         {{- trimmed_columns('comments') }}
     from source
+    {{ computed_once() }}
 ),
 
 shaped as (
@@ -29,6 +30,7 @@ shaped as (
     {%- for col in timestamps %}
     {{ date_order_join(col, raw_column('comments', col)) }}
     {%- endfor %}
+    {{ computed_once() }}
 ),
 
 stripped as (
@@ -38,6 +40,7 @@ stripped as (
         {{ timestamp_body(col) }}
         {%- endfor %}
     from shaped
+    {{ computed_once() }}
 ),
 
 canonical as (
@@ -47,6 +50,7 @@ canonical as (
         {{ timestamp_canon(col) }} as {{ col }}__canon
         {%- endfor %}
     from stripped
+    {{ computed_once() }}
 ),
 
 timestamp_parts as (
@@ -56,6 +60,7 @@ timestamp_parts as (
         {{ timestamp_parts(col) }}
         {%- endfor %}
     from canonical
+    {{ computed_once() }}
 ),
 
 parsed as (
@@ -63,6 +68,7 @@ parsed as (
         source_row,
         {{- parsed_columns('comments') }}
     from timestamp_parts
+    {{ computed_once() }}
 ),
 
 final as (

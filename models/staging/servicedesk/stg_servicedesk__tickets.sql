@@ -39,6 +39,7 @@ trimmed as (
         source_row,
         {{- trimmed_columns('tickets') }}
     from source
+    {{ computed_once() }}
 ),
 
 -- the export's spellings of each status, the most frequent spelling of each case-insensitive value first
@@ -62,6 +63,7 @@ shaped as (
     {%- for col in timestamps %}
     {{ date_order_join(col, raw_column('tickets', col)) }}
     {%- endfor %}
+    {{ computed_once() }}
 ),
 
 stripped as (
@@ -71,6 +73,7 @@ stripped as (
         {{ timestamp_body(col) }}
         {%- endfor %}
     from shaped
+    {{ computed_once() }}
 ),
 
 canonical as (
@@ -80,6 +83,7 @@ canonical as (
         {{ timestamp_canon(col) }} as {{ col }}__canon
         {%- endfor %}
     from stripped
+    {{ computed_once() }}
 ),
 
 timestamp_parts as (
@@ -89,6 +93,7 @@ timestamp_parts as (
         {{ timestamp_parts(col) }}
         {%- endfor %}
     from canonical
+    {{ computed_once() }}
 ),
 
 parsed as (
@@ -96,6 +101,7 @@ parsed as (
         source_row,
         {{- parsed_columns('tickets') }}
     from timestamp_parts
+    {{ computed_once() }}
 ),
 
 final as (

@@ -21,6 +21,7 @@ trimmed as (
         'TS-' || cast(source_row as varchar) as timesheet_id,
         {{- trimmed_columns('timesheets') }}
     from source
+    {{ computed_once() }}
 ),
 
 shaped as (
@@ -33,6 +34,7 @@ shaped as (
     {%- for col in timestamps %}
     {{ date_order_join(col, raw_column('timesheets', col)) }}
     {%- endfor %}
+    {{ computed_once() }}
 ),
 
 stripped as (
@@ -42,6 +44,7 @@ stripped as (
         {{ timestamp_body(col) }}
         {%- endfor %}
     from shaped
+    {{ computed_once() }}
 ),
 
 canonical as (
@@ -51,6 +54,7 @@ canonical as (
         {{ timestamp_canon(col) }} as {{ col }}__canon
         {%- endfor %}
     from stripped
+    {{ computed_once() }}
 ),
 
 timestamp_parts as (
@@ -60,6 +64,7 @@ timestamp_parts as (
         {{ timestamp_parts(col) }}
         {%- endfor %}
     from canonical
+    {{ computed_once() }}
 ),
 
 parsed as (
@@ -68,6 +73,7 @@ parsed as (
         timesheet_id,
         {{- parsed_columns('timesheets') }}
     from timestamp_parts
+    {{ computed_once() }}
 ),
 
 final as (
