@@ -79,6 +79,24 @@ CONTRACT_TYPES = {
 }
 
 
+def sampled_from_the_source(source: Path) -> dict[str, int]:
+    """The canary's rows per table as DuckDB picks them from the source file."""
+    import duckdb
+
+    from orchestrator.source.contract import expected_tables
+    from orchestrator.source.read import attach_source, source_select
+    from orchestrator.targets.postgres import sample_key, sample_predicate
+
+    con = duckdb.connect()
+    try:
+        attach_source(con, source)
+        return {spec.name: con.execute(f"select count(*) from ({source_select(con, spec.name)}) "
+                                       f"where {sample_predicate(sample_key(spec))}").fetchone()[0]
+                for spec in expected_tables()}
+    finally:
+        con.close()
+
+
 def report_of(out: str) -> dict[str, Any]:
     path = next(line.split()[-1] for line in out.splitlines() if line.strip().startswith("report "))
     return json.loads(Path(path).read_text())
@@ -128,6 +146,11 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
     assert parsed.search((run_dir / "dbt-canary" / "logs" / "dbt.log").read_text())
     assert {"servicedesk", "servicedesk_staging", "raw"} <= schemas(env)
     assert live_version(env) == report["run_id"].lower()
+    # the source is read once: the canary copies its sample from the full load, on the server, and
+    # PostgreSQL's predicate picks the rows DuckDB's picks from the source (what `--target canary` loads)
+    assert steps.index("load") < steps.index("canary_load")
+    assert report["steps"]["canary_load"]["copied_from"] == "raw_next"
+    assert report["canary"]["rows"] == sampled_from_the_source(demo_source)
     # dates are timestamps, durations numeric: dashboard SQL works without casts, as the read-only role
     con = pg(env, user="grafana_ro")
     try:

@@ -6,9 +6,10 @@ comments and timesheets) into `raw_canary` → dbt build into
 `servicedesk_canary` (every test is the gate) → verify (row reconciliation, date types, the
 dashboards' queries) → report → drop the canary schemas unless `--keep`.
 
-`sdrun full --target prod`: the canary stage first (unless `--skip-canary`), then the full data
-into the next version's schemas `servicedesk_next` (+ `_staging`, `raw_next`), built, tested and
-verified there; compared with the live version (quarter over quarter: rows, tickets per month, the
+`sdrun full --target prod`: the full data loaded into the next version's raw schema `raw_next`; the
+canary stage (unless `--skip-canary`), its sample copied from that load on the server (the source
+file is read once); then the next version's schemas `servicedesk_next` (+ `_staging`) built, tested
+and verified; compared with the live version (quarter over quarter: rows, tickets per month, the
 quality score, quarantine, live rows missing from the new build; the shrink gate halts a deploy that
 would lose rows of the history unless `--allow-shrink`: deploy/compare.py); then the live marts are
 backed up (pg_dump + SHA-256 manifest) and one transaction renames the live set to the previous
@@ -113,20 +114,23 @@ def full(
             run.log(f"live version {live['version']} was built from this source and these vars: nothing to do "
                     "(--force builds a new version)")
             return
-        if target_name == "canary" or not options.skip_canary:
-            _canary_stage(run, report, source, info.sha256, info.tables, dbt_vars, settings,
-                          keep=options.keep and target_name == "canary",
-                          prefix="" if target_name == "canary" else "canary_")
-        if target_name != "prod":
+        if target_name == "canary":
+            _canary_stage(run, report, source, info.sha256, info.tables, dbt_vars, settings, keep=options.keep,
+                          prefix="")
             report["comparison"] = {"skipped": "canary builds a 10% sample; prod compares its full build with "
                                                "the live version"}
             return
         new_version = version_id(run.run_id)
-        ledger.set_version(lock, run.run_id, version=new_version)
         target = get_target("prod", settings)
         published = False
         try:
-            _build_and_verify(run, report, target, source, info.sha256, info.tables, dbt_vars, settings, prefix="")
+            # the source is read once: the canary takes its sample from the full load, on the server
+            rows = _load(run, report, target, source, info.sha256, info.tables, prefix="")
+            if not options.skip_canary:
+                _canary_stage(run, report, source, info.sha256, info.tables, dbt_vars, settings, keep=False,
+                              prefix="canary_", copy_from=target.schemas.raw)
+            ledger.set_version(lock, run.run_id, version=new_version)
+            _build_and_verify(run, report, target, rows, info.tables, dbt_vars, settings, prefix="")
             with run.step("compare") as rec:
                 comparison = report["comparison"] = compare.compare(
                     target.schemas, live_version=live["version"] if live else None,
@@ -223,13 +227,21 @@ def _summary(report: dict[str, Any]) -> list[str]:
     return lines[:-1] + extra + lines[-1:]
 
 
-def _build_and_verify(run: Run, report: dict[str, Any], target: Target, source: Path, expected_sha: str,
+def _load(run: Run, report: dict[str, Any], target: Target, source: Path, expected_sha: str,
+          source_rows: dict[str, int], prefix: str, copy_from: str | None = None) -> dict[str, int]:
+    """The raw load of one schema set, from the source (or `copy_from`, a raw schema on the server
+    already loaded from it)."""
+    rows = steps.load_step(run, f"{prefix}load", target, source, report, sum(source_rows.values()),
+                           copy_from=copy_from)
+    checks.same_source(source, expected_sha)  # what was copied is what was checked
+    return rows
+
+
+def _build_and_verify(run: Run, report: dict[str, Any], target: Target, rows: dict[str, int],
                       source_rows: dict[str, int], dbt_vars: dict[str, Any] | None, settings: Settings,
                       prefix: str) -> dict[str, Any]:
-    """load → build (tests are the gate) → verify → report, for one schema set."""
-    out: dict[str, Any] = {}
-    out["rows"] = steps.load_step(run, f"{prefix}load", target, source, report, sum(source_rows.values()))
-    checks.same_source(source, expected_sha)  # what was copied is what was checked
+    """build (tests are the gate) → verify → report, for one schema set loaded with `rows`."""
+    out: dict[str, Any] = {"rows": rows}
     with run.step(f"{prefix}build") as rec:
         name = prefix.rstrip("_")
 
@@ -260,14 +272,15 @@ def _build_and_verify(run: Run, report: dict[str, Any], target: Target, source: 
 
 
 def _canary_stage(run: Run, report: dict[str, Any], source: Path, expected_sha: str, source_rows: dict[str, int],
-                  dbt_vars: dict[str, Any] | None, settings: Settings, *, keep: bool, prefix: str) -> None:
+                  dbt_vars: dict[str, Any] | None, settings: Settings, *, keep: bool, prefix: str,
+                  copy_from: str | None = None) -> None:
     target = get_target("canary", settings)
     drop_now(target.schemas.with_loading())
     rec: dict[str, Any] = {"schema": target.schemas.marts, "kept": keep}
     report["canary"] = rec
     try:
-        out = _build_and_verify(run, report, target, source, expected_sha, source_rows, dbt_vars, settings,
-                                prefix=prefix)
+        rows = _load(run, report, target, source, expected_sha, source_rows, prefix, copy_from=copy_from)
+        out = _build_and_verify(run, report, target, rows, source_rows, dbt_vars, settings, prefix=prefix)
         rec["sample_rows"] = sum(out["rows"].values())
         rec["rows"] = out["rows"]
         rec["tests"] = {k: v for k, v in out["tests"].items() if k not in ("warnings",)}

@@ -169,9 +169,11 @@ def _refuse_undecodable_text(db: Path, prof: dict[str, Any]) -> None:
 
 
 def load_step(run: Run, step: str, target: Target, source: Path, report: dict[str, Any],
-              total_rows: int) -> dict[str, int]:
-    """Step `step`: the raw load into `target`, with the profile's day/month decisions beside it.
-    Each copied table is logged (and is a failpoint, `<step>:<table>`). Returns the rows per table."""
+              total_rows: int, copy_from: str | None = None) -> dict[str, int]:
+    """Step `step`: the raw load into `target`, with the profile's day/month decisions beside it; from
+    `copy_from` when given, a raw schema on the same server already loaded from `source` (with those
+    decisions). Each copied table is logged (and is a failpoint, `<step>:<table>`). Returns the rows
+    per table."""
     with (run.step(step) as rec, reading_source(source),
           run.progress(step, "load raw", total=total_rows, unit="rows") as bar):
         def copied(table: str, rows: int) -> None:
@@ -179,5 +181,8 @@ def load_step(run: Run, step: str, target: Target, source: Path, report: dict[st
             run.log(f"copied {table}: {rows:,} rows", step=step, table=table, rows=rows)
             failpoints.pause(f"{step}:{table}", run)
 
-        rec["rows"] = target.load_raw(source, on_table=copied, date_orders=report["profile"]["date_orders"])
+        if copy_from is not None:
+            rec["copied_from"] = copy_from
+        rec["rows"] = target.load_raw(source, on_table=copied, date_orders=report["profile"]["date_orders"],
+                                      copy_from=copy_from)
     return dict(rec["rows"])

@@ -35,7 +35,9 @@ class DuckDBTarget:
     sample = False
 
     def load_raw(self, source: Path, on_table: Callable[[str, int], None] | None = None,
-                 date_orders: list[dict[str, Any]] | None = None) -> dict[str, int]:
+                 date_orders: list[dict[str, Any]] | None = None, copy_from: str | None = None) -> dict[str, int]:
+        if copy_from is not None:
+            raise ValueError("the DuckDB target loads from the source only")
         return load_raw_duckdb(source, self.warehouse, on_table=on_table, date_orders=date_orders)
 
     @property

@@ -268,7 +268,9 @@ class PostgresTarget:
     sample: bool = False  # load only the deterministic ~10% sample
 
     def load_raw(self, source: Path, on_table: Callable[[str, int], None] | None = None,
-                 date_orders: list[dict[str, Any]] | None = None) -> dict[str, int]:
+                 date_orders: list[dict[str, Any]] | None = None, copy_from: str | None = None) -> dict[str, int]:
+        if copy_from is not None:  # the same source, already loaded on this server: no second read of the file
+            return copy_raw_postgres(copy_from, self.schemas.raw, sample=self.sample, on_table=on_table)
         return load_raw_postgres(source, self.schemas.raw, sample=self.sample, on_table=on_table,
                                  date_orders=date_orders)
 
@@ -305,9 +307,12 @@ def sample_key(spec: TableSpec) -> str:
     return next(col for col, parent in spec.references.items() if parent == SAMPLE_TABLE)
 
 
-def sample_predicate(column: str) -> str:
-    """DuckDB SQL: true when the trimmed id falls in sample bucket 0 (md5, stable everywhere)."""
-    key = f"coalesce(trim(\"{column}\", {WS}), '')"
+def sample_predicate(column: str, engine: str = "duckdb") -> str:
+    """SQL of `engine` (duckdb or postgres): true when the trimmed id falls in sample bucket 0 (the
+    first 32 bits of its md5, stable everywhere). Both engines pick the same rows from the same text."""
+    key = f"coalesce({'btrim' if engine == 'postgres' else 'trim'}(\"{column}\", {WS}), '')"
+    if engine == "postgres":
+        return f"mod(('x' || substr(md5({key}), 1, 8))::bit(32)::bigint, {SAMPLE_BUCKETS}) = 0"
     return f"mod(cast('0x' || substr(md5({key}), 1, 8) as ubigint), {SAMPLE_BUCKETS}) = 0"
 
 
@@ -359,10 +364,40 @@ def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
             if name != DATE_ORDERS_TABLE:
                 cur.execute(sql.SQL("select count(*) from {}.{}").format(ident(loading), ident(name)))
                 rows[name] = cur.fetchone()[0]
-        drop_schemas(cur, [raw_schema])
-        cur.execute(sql.SQL("alter schema {} rename to {}").format(ident(loading), ident(raw_schema)))
+        _replace_raw(cur, loading, raw_schema)
         pg.commit()
     return rows
+
+
+def copy_raw_postgres(from_schema: str, raw_schema: str, *, sample: bool = False,
+                      on_table: Callable[[str, int], None] | None = None) -> dict[str, int]:
+    """The raw tables of `from_schema` (loaded from the source by load_raw_postgres, date_orders
+    included) copied on the server into `raw_schema`, the sample only when `sample`: what
+    load_raw_postgres would write from the same source, without reading the source file again (the
+    canary of a prod run takes its 10% from the full load). Same schema swap at the end."""
+    loading = loading_schema(raw_schema)
+    rows: dict[str, int] = {}
+    with connection() as pg, pg.cursor() as cur:
+        drop_schemas(cur, [loading])
+        cur.execute(sql.SQL("create schema {}").format(ident(loading)))
+        for spec in expected_tables():
+            where_ = sql.SQL(" where " + sample_predicate(sample_key(spec), "postgres")) if sample else sql.SQL("")
+            cur.execute(sql.SQL("create table {}.{} as select * from {}.{}").format(
+                ident(loading), ident(spec.name), ident(from_schema), ident(spec.name)) + where_)
+            rows[spec.name] = cur.rowcount
+            if on_table is not None:
+                on_table(spec.name, cur.rowcount)
+        cur.execute(sql.SQL("create table {}.{} as select * from {}.{}").format(
+            ident(loading), ident(DATE_ORDERS_TABLE), ident(from_schema), ident(DATE_ORDERS_TABLE)))
+        _replace_raw(cur, loading, raw_schema)
+        pg.commit()
+    return rows
+
+
+def _replace_raw(cur: Any, loading: str, raw_schema: str) -> None:
+    """`raw_schema` replaced by the copy written in `loading` (in the caller's transaction)."""
+    drop_schemas(cur, [raw_schema])
+    cur.execute(sql.SQL("alter schema {} rename to {}").format(ident(loading), ident(raw_schema)))
 
 
 def setup_db(read_role: str | None = None, password_env: str = "GRAFANA_RO_PASSWORD") -> list[str]:
