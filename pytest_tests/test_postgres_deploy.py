@@ -192,6 +192,34 @@ def test_each_cleaning_step_runs_once_per_value_and_keeps_no_copy(env: dict[str,
     assert plan.count("[AaPp][Mm]") == 4, plan  # in the patterns of four forms (timestamps.sql), once each
 
 
+@pytest.mark.parametrize("values", [
+    "(1), (1), (1), (2), (3), (3), (null), (null)",  # duplicates, a triple, NULLs (never duplicates)
+    "(5), (4), (3), (null)",  # none
+], ids=["duplicates", "none"])
+def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(env: dict[str, str], values: str) -> None:
+    """macros/unique_test.sql replaces dbt's `unique` on PostgreSQL: it must fail on the same values,
+    with the same row counts, as dbt's default__test_unique (rendered from dbt's own macro file)."""
+    import jinja2
+
+    import dbt.include.global_project as dbt_global
+
+    ours = (Path(__file__).parents[1] / "macros" / "unique_test.sql").read_text()
+    dbts = (Path(dbt_global.PACKAGE_PATH) / "macros" / "generic_test_sql" / "unique.sql").read_text()
+    render = jinja2.Environment().from_string
+    con = pg(env)
+    try:
+        with con.cursor() as cur:
+            cur.execute(f"create temp table t (x bigint); insert into t values {values}")
+            found = []
+            for source, name in ((ours, "postgres__test_unique"), (dbts, "default__test_unique")):
+                cur.execute(render(source + "{{ " + name + "('t', 'x') }}").render() + " order by 1")
+                found.append(cur.fetchall())
+    finally:
+        con.close()
+    assert found[0] == found[1]
+    assert found[0] == ([(1, 3), (3, 2)] if "(1), (1)" in values else [])
+
+
 def test_the_same_source_again_changes_nothing(env: dict[str, str], demo_source: Path) -> None:
     before = (schemas(env), live_version(env), fingerprint_of_live(env))
     r = sdrun(env, "full", "--source", str(demo_source), "--target", "prod", "-q")
