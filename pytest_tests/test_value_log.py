@@ -2,8 +2,9 @@
 value cleaning changed or could not clean, and nothing else: value by value, for each kind of column,
 through the real `sdrun full` on DuckDB.
 
-The log reads only the rows where staging says a value may have changed (macros/cleaning/
-value_changes.sql, _may_change); each value below changes one cell of an otherwise clean row, in the
+The log reads only the rows a staging model marks may_have_changed, and of those the values where
+_may_change says a value may have changed (macros/cleaning/value_changes.sql); each value below
+changes one cell of an otherwise clean row, in the
 ways that filter has to let through (padding around a value kept as it is, a case variant, a
 vocabulary spelling, a form other than ISO or plain) and in ways it must not log (an ISO fraction,
 a signed or exponent number, a parsed boolean).
@@ -78,6 +79,26 @@ HOURS = [
     ("7", None),
     ("abc", (None, "unparseable_number")),
 ]
+# (comment column as exported, value, expected)
+COMMENT_VALUES = [
+    ("CT-CREATED-TIME", "20/05/2025 08:00", ("timestamp_day_first", None)),
+    ("CT-CREATED-TIME", "2025-05-20T08:00:00+02:00", ("timestamp_iso_variant", None)),
+    ("CT-CREATED-TIME", "2025-02-30 08:00", (None, "invalid_timestamp")),
+    ("CT-CREATED-TIME", "1890-05-20 08:00", (None, "timestamp_out_of_range")),
+    ("CT-CREATED-TIME", "soon", (None, "unparseable_timestamp")),
+    ("CT-CREATED-TIME", "2025-05-20 08:00:00.5", None),
+    ("CT-VISIBLE-CUSTOMER", "maybe", (None, "unparseable_boolean")),
+    ("CT-VISIBLE-CUSTOMER", "Yes", None),
+    ("CT-USERNAME", "N/A", ("sentinel_to_null", None)),
+    ("CT-USERNAME", "Agent  Smith", None),
+]
+# (timesheet work date as exported, expected)
+WORK_DATES = [
+    ("2025-05-20", None),
+    ("2025-13-01", (None, "invalid_timestamp")),
+    ("45797", ("timestamp_excel_serial", None)),
+    (" 2025-05-20", ("trim", None)),
+]
 
 
 def test_the_value_log_lists_every_changed_value_and_no_other(tmp_path: Path) -> None:
@@ -96,10 +117,21 @@ def test_the_value_log_lists_every_changed_value_and_no_other(tmp_path: Path) ->
         timesheets.append(timesheet("T0", **{"TS-Hours": value}))
         if logged is not None:
             expected.add(("timesheets", f"TS-{i + 2}", "hours", *logged))  # rowid: the row's position
+    # comments and timesheets: the staging model's may_have_changed flag decides which rows the log
+    # reads (tickets are flagged whole: their vocabularies are mapped in the final CTE)
+    for j, (value, logged) in enumerate(WORK_DATES):
+        timesheets.append(timesheet("T0", **{"TS-Date": value}))
+        if logged is not None:
+            expected.add(("timesheets", f"TS-{len(HOURS) + 2 + j}", "work_date", *logged))
     comments = [comment("C1", "T0"), comment("C2", "T0", **{"CT-VISIBLE-CUSTOMER": " 1"}),
                 comment("C3", "T0", **{"CT-CREATED-TIME": "2025-05-20 09:00:00 "})]
     expected |= {("comments", "C2", "is_customer_visible", "trim", None),
                  ("comments", "C3", "created_at", "trim", None)}
+    for j, (col, value, logged) in enumerate(COMMENT_VALUES):
+        comments.append(comment(f"D{j}", "T0", **{col: value}))
+        if logged is not None:
+            expected.add(("comments", f"D{j}", {"CT-CREATED-TIME": "created_at", "CT-VISIBLE-CUSTOMER":
+                                               "is_customer_visible", "CT-USERNAME": "author"}[col], *logged))
     source = write_text_source(tmp_path / "export.db",
                                {"tickets": tickets, "comments": comments, "timesheets": timesheets})
     home = tmp_path / "home"

@@ -9,8 +9,10 @@
       clean_columns(table, kind)   the clean names (of one kind, or of every kind when kind is none)
       raw_column(table, clean)     the raw name of clean column `clean`
       key_column(table)            the staging key: the clean name of the meta.key column, or meta.derived_key
-      trimmed_columns(table)       SQL: every column trimmed, missing values NULL (nullify), as its clean name
-      parsed_columns(table)        SQL: every column parsed by its kind (booleans, numbers' forms, timestamps)
+      trimmed_columns(table)       SQL: every column trimmed, missing values NULL (nullify), as its clean name,
+                                   and as exported, as raw__<clean> (for may_have_changed, value_changes.sql)
+      parsed_columns(table)        SQL: every column parsed by its kind (booleans, numbers' forms, timestamps),
+                                   and raw__<clean> carried along
       checked_columns(table)       SQL: the number and timestamp columns as staging outputs them
 
     They read the sources from `graph`, which dbt fills only when it executes a node: while parsing,
@@ -89,10 +91,15 @@
     {{ exceptions.raise_compiler_error("source servicedesk." ~ table ~ ": meta needs key (a column) or derived_key") }}
 {%- endmacro %}
 
-{# Step 1 of every staging model: each column trimmed, NULL when missing (nullify), under its clean name. #}
+{#- Step 1 of every staging model: each column trimmed, NULL when missing (nullify), under its clean
+    name; then each value as exported, raw__<clean>, which the steps carry to the final CTE for
+    may_have_changed (macros/cleaning/value_changes.sql), never into the model's output. -#}
 {% macro trimmed_columns(table) -%}
     {%- for col in column_map(table) %}
-        {{ nullify(adapter.quote(col.raw)) }} as {{ col.clean }}{{ "," if not loop.last }}
+        {{ nullify(adapter.quote(col.raw)) }} as {{ col.clean }},
+    {%- endfor %}
+    {%- for col in column_map(table) %}
+        {{ adapter.quote(col.raw) }} as raw__{{ col.clean }}{{ "," if not loop.last }}
     {%- endfor %}
 {%- endmacro %}
 
@@ -113,7 +120,8 @@
         {{ c }}__y
         {%- else %}
         {{ c }}
-        {%- endif %}{{ "," if not loop.last }}
+        {%- endif %},
+        raw__{{ c }}{{ "," if not loop.last }}
     {%- endfor %}
 {%- endmacro %}
 

@@ -5,9 +5,11 @@
     value with its cleaned value, row by row (joined on source_row), and returns
       table_name, source_row, row_key, column_name, raw_value, clean_value, rule, reason
     where `rule` names the change (audit_changes) and `reason` why a value could not be cleaned
-    (quarantine). Unchanged values are not listed. Only the rows where staging says some value may
-    have changed (_may_change: a few comparisons per value) are unpivoted and tested: at scale 10,
-    13.6 s → 6.1 s on PostgreSQL (docs/benchmarks-models.md).
+    (quarantine). Unchanged values are not listed. Only the rows the staging model marks
+    may_have_changed (below) are joined with their raw row, and of those only the rows where some
+    value may have changed (_may_change: a few comparisons per value) are unpivoted and tested. About
+    1% of a real export's rows hold a change: the join no longer sorts or hashes every row of both
+    tables (docs/benchmarks-models.md).
 
     key: the staging model's key column (key_column); columns: the table's column map
     (column_map(table), macros/cleaning/column_map.sql: each {clean, raw, kind}, as the sources file
@@ -41,10 +43,10 @@ joined as (
     inner join {{ staging_relation }} as stg on raw.source_row = stg.source_row
     {#- only the rows where some value may have been changed: most rows have none, and the rules
         below cost a trim and a sentinel test per value #}
-    where
+    where stg.may_have_changed and (
         {%- for col in columns %}
         {{ "or " if not loop.first }}({{ _may_change("raw." ~ adapter.quote(col.raw), "stg." ~ col.clean, col.kind) }})
-        {%- endfor %}
+        {%- endfor %})
 ),
 
 logged as (
@@ -74,6 +76,47 @@ logged as (
 
 select * from logged
 where rule is not null or reason is not null
+{%- endmacro %}
+
+
+{#-
+    The staging models' row flag, from what each step knows without reading the raw table again:
+
+      values_trimmed(table), in the CTE after `trimmed`: some value of the row is not as exported
+          after trimming (trimmed, or NULL as empty, blank or a sentinel): its raw__<clean> differs.
+      may_have_changed(table, relation), in the final CTE (`relation`: the parse step's name when
+          the final CTE joins other tables): values_trimmed, or a value that a rule of its kind
+          changed or could not clean: a timestamp not in the strict ISO form (or any timestamp when
+          source_timezone is not UTC) or invalid or out of range; a number not in the plain form or
+          unparseable; a boolean that did not parse; folded and vocabulary columns always (their
+          mapping happens in the final CTE itself).
+
+    True for every row that _may_change lets through (and some more): value_changes reads only those.
+-#}
+{% macro values_trimmed(table, relation='trimmed') -%}
+    ({%- for col in column_map(table) %}
+        {{ "or " if not loop.first }}{{ relation }}.raw__{{ col.clean }} is distinct from {{ relation }}.{{ col.clean }}
+    {%- endfor %})
+{%- endmacro %}
+
+{% macro may_have_changed(table, relation=none) -%}
+    {%- set r = relation ~ '.' if relation else '' %}
+    {%- set utc = var('source_timezone', 'UTC') | upper in ('UTC', 'ETC/UTC', 'Z', 'GMT') %}
+    ({{ r }}values_trimmed
+    {%- for col in column_map(table) %}
+        {%- set c = r ~ col.clean %}
+        {%- if col.kind in ('folded', 'vocabulary') %}
+        or true
+        {%- elif col.kind == 'timestamp' and utc %}
+        or ({{ c }}__form is not null and ({{ c }}__form <> 'iso' or {{ timestamp_in_range(c) }} is null))
+        {%- elif col.kind == 'timestamp' %}
+        or {{ c }}__form is not null
+        {%- elif col.kind == 'number' %}
+        or ({{ c }} is not null and {{ c }}__form is distinct from 'plain')
+        {%- elif col.kind == 'boolean' %}
+        or ({{ c }} is null and {{ r }}raw__{{ col.clean }} is not null)
+        {%- endif %}
+    {%- endfor %})
 {%- endmacro %}
 
 

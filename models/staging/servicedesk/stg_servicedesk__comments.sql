@@ -22,7 +22,8 @@ trimmed as (
 
 shaped as (
     select
-        trimmed.*
+        trimmed.*,
+        {{ values_trimmed('comments') }} as values_trimmed
         {%- for col in timestamps %},
         {{ timestamp_shape(col) }}
         {%- endfor %}
@@ -66,6 +67,7 @@ timestamp_parts as (
 parsed as (
     select
         source_row,
+        values_trimmed,
         {{- parsed_columns('comments') }}
     from timestamp_parts
     {{ computed_once() }}
@@ -79,7 +81,8 @@ final as (
         author,
         body,
         is_customer_visible,
-        {{- checked_columns('comments') }}
+        {{- checked_columns('comments') }},
+        {{ may_have_changed('comments') }} as may_have_changed
     from parsed
 )
 

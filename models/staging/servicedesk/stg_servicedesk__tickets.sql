@@ -55,7 +55,8 @@ status_spellings as (
 
 shaped as (
     select
-        trimmed.*
+        trimmed.*,
+        {{ values_trimmed('tickets') }} as values_trimmed
         {%- for col in timestamps %},
         {{ timestamp_shape(col) }}
         {%- endfor %}
@@ -99,6 +100,7 @@ timestamp_parts as (
 parsed as (
     select
         source_row,
+        values_trimmed,
         {{- parsed_columns('tickets') }}
     from timestamp_parts
     {{ computed_once() }}
@@ -119,7 +121,8 @@ final as (
         parsed.is_sla_met,
         parsed.status is null or status_map.status_group is not null as is_status_mapped,
         parsed.priority is null or priority_map.priority is not null as is_priority_mapped,
-        {{- checked_columns('tickets', 'parsed') }}
+        {{- checked_columns('tickets', 'parsed') }},
+        {{ may_have_changed('tickets', 'parsed') }} as may_have_changed
     from parsed
     left join status_spellings
         on lower(parsed.status) = status_spellings.status_key and status_spellings.spelling_rank = 1

@@ -26,7 +26,8 @@ trimmed as (
 
 shaped as (
     select
-        trimmed.*
+        trimmed.*,
+        {{ values_trimmed('timesheets') }} as values_trimmed
         {%- for col in timestamps %},
         {{ timestamp_shape(col) }}
         {%- endfor %}
@@ -70,6 +71,7 @@ timestamp_parts as (
 parsed as (
     select
         source_row,
+        values_trimmed,
         timesheet_id,
         {{- parsed_columns('timesheets') }}
     from timestamp_parts
@@ -84,7 +86,8 @@ final as (
         title,
         user_name,
         category,
-        {{- checked_columns('timesheets') }}
+        {{- checked_columns('timesheets') }},
+        {{ may_have_changed('timesheets') }} as may_have_changed
     from parsed
 )
 
