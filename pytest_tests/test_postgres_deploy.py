@@ -199,9 +199,8 @@ def test_each_cleaning_step_runs_once_per_value_and_keeps_no_copy(env: dict[str,
 def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(env: dict[str, str], values: str) -> None:
     """macros/unique_test.sql replaces dbt's `unique` on PostgreSQL: it must fail on the same values,
     with the same row counts, as dbt's default__test_unique (rendered from dbt's own macro file)."""
-    import jinja2
-
     import dbt.include.global_project as dbt_global
+    import jinja2
 
     ours = (Path(__file__).parents[1] / "macros" / "unique_test.sql").read_text()
     dbts = (Path(dbt_global.PACKAGE_PATH) / "macros" / "generic_test_sql" / "unique.sql").read_text()
