@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -115,3 +116,35 @@ def query(env: dict[str, str], statement: str, params: tuple[Any, ...] = (), use
             return cur.fetchall() if cur.description else []
     finally:
         con.close()
+
+
+# The no_empty_strings test (tests/generic/no_empty_strings.sql) looks at a value's ends instead of
+# trimming it; it must fail on exactly the values whose trimmed form is empty or a sentinel, or that
+# are not trimmed. Candidates, and that definition in Python (the project's sentinels and the five
+# characters trim_ws removes).
+TRIM_WS = " \t\n\r\u00a0"
+SENTINELS = ("n/a", "na", "#n/a", "#n/b", "-", "--", "null", "none", "?", "(blank)")
+UNCLEANED_CANDIDATES = [
+    "", " ", "\t", "\u00a0", " \n ", "N/A", "n/a ", " NA", "na", "Na\t", "null", "NULL", "Null\u00a0",
+    "(blank)", "(Blank) ", "-", "--", "---", "- -", "?", "??", "#N/B", "#n/a", "none", "None", "Nonet",
+    "nan", "Agent Smith", "Agent  Smith", " Agent", "Agent\n", "\u00a0Agent", "Agent\r", "x", "N/A!",
+    "nul", "(blank)x", "Ñ/A", "\u2003em space", "a" * 300, " " + "a" * 300, None,
+]
+
+
+def uncleaned(value: str | None) -> bool:
+    if value is None:
+        return False
+    trimmed = value.strip(TRIM_WS)
+    return trimmed == "" or trimmed.lower() in SENTINELS or value != trimmed
+
+
+def no_empty_strings_finds(run_compiled_test: Any, compiled: Path, relation: str) -> list[str]:
+    """Runs the compiled no_empty_strings test of `compiled` with its model replaced by `relation`
+    (a table of one column, `value`, holding UNCLEANED_CANDIDATES); returns the values it fails on."""
+    sql = compiled.read_text(encoding="utf-8")
+    model = re.search(r"from\s+(\S+)\s*\n\s*where", sql)
+    column = re.search(r"select\s+(\S+)\s+as uncleaned_value", sql)
+    assert model and column, sql
+    sql = sql.replace(model.group(1), relation).replace(column.group(1), "value")
+    return sorted(r[0] for r in run_compiled_test(sql))

@@ -17,7 +17,18 @@ import duckdb
 import psutil
 import pytest
 
-from .helpers import SDRUN, comment, last_report, sdrun, ticket, timesheet, write_source
+from .helpers import (
+    SDRUN,
+    UNCLEANED_CANDIDATES,
+    comment,
+    last_report,
+    no_empty_strings_finds,
+    sdrun,
+    ticket,
+    timesheet,
+    uncleaned,
+    write_source,
+)
 
 LENIENT = ["--var", "max_quarantined_share=1", "--var", "max_unmapped_share=1"]
 
@@ -264,6 +275,20 @@ def test_the_build_runs_on_the_preflight_parse_in_one_dbt_process(crafted_run: t
     events = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     pids = {e["dbt_pid"] for e in events if e.get("source") == "dbt" and e.get("step") == "build"}
     assert len(pids) == 1 and os.getpid() not in pids
+
+
+def test_the_no_empty_strings_test_on_duckdb_fails_on_exactly_the_uncleaned_values(
+        crafted_run: tuple[Path, Path]) -> None:
+    """tests/generic/no_empty_strings.sql as the build compiled it for DuckDB (the PostgreSQL twin is
+    in test_postgres_deploy)."""
+    home, _ = crafted_run
+    (compiled,) = home.glob("runs/*/dbt/target/compiled/servicedesk/models/marts/_marts__models.yml/"
+                            "no_empty_strings_timesheets_user_name.sql")
+    con = duckdb.connect()
+    con.execute("create table candidates (value varchar)")
+    con.executemany("insert into candidates values (?)", [(v,) for v in UNCLEANED_CANDIDATES])
+    found = no_empty_strings_finds(lambda sql: con.execute(sql).fetchall(), compiled, "candidates")
+    assert found == sorted(v for v in UNCLEANED_CANDIDATES if uncleaned(v))
 
 
 def test_dbt_directly_from_the_project_root(tmp_path: Path, crafted_run: tuple[Path, Path]) -> None:

@@ -22,7 +22,16 @@ from typing import Any
 import psycopg2
 import pytest
 
-from pytest_tests.helpers import SDRUN, comment, ticket, timesheet, write_source
+from pytest_tests.helpers import (
+    SDRUN,
+    UNCLEANED_CANDIDATES,
+    comment,
+    no_empty_strings_finds,
+    ticket,
+    timesheet,
+    uncleaned,
+    write_source,
+)
 
 
 def sdrun(env: dict[str, str], *args: str, timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -151,6 +160,15 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
     assert steps.index("load") < steps.index("canary_load")
     assert report["steps"]["canary_load"]["copied_from"] == "raw_next"
     assert report["canary"]["rows"] == sampled_from_the_source(demo_source)
+    # the unit tests run once, in the canary stage (they read their own fixtures, not the data): the
+    # full build runs none, and its figures count the canary's results, so no test goes missing
+    def unit_tests(name: str) -> list[str]:
+        results = json.loads((run_dir / name).read_text())["results"]
+        return sorted(r["unique_id"] for r in results if r["unique_id"].startswith("unit_test."))
+    assert len(unit_tests("run_results.canary.json")) >= 8 and unit_tests("run_results.json") == []
+    assert report["steps"]["build"]["unit_tests_from"] == "run_results.canary.json"
+    assert report["tests"]["total"] == report["canary"]["tests"]["total"]
+    assert report["tests"]["passed"] + report["tests"]["warned"] == report["tests"]["total"]
     # dates are timestamps, durations numeric: dashboard SQL works without casts, as the read-only role
     con = pg(env, user="grafana_ro")
     try:
@@ -190,6 +208,28 @@ def test_each_cleaning_step_runs_once_per_value_and_keeps_no_copy(env: dict[str,
         con.close()
     assert "CTE Scan" not in plan, plan
     assert plan.count("[AaPp][Mm]") == 4, plan  # in the patterns of four forms (timestamps.sql), once each
+
+
+def test_the_no_empty_strings_test_on_postgres_fails_on_exactly_the_uncleaned_values(env: dict[str, str]) -> None:
+    """tests/generic/no_empty_strings.sql as the build compiled it, on values around its shortcuts:
+    padding of each kind at either end, sentinels in any case, near-sentinels, long values."""
+    compiled = max(Path(env["SDRUN_HOME"]).glob("runs/*/dbt/target/compiled/servicedesk/models/marts/"
+                                                "_marts__models.yml/no_empty_strings_timesheets_user_name.sql"),
+                   key=lambda p: p.stat().st_mtime)
+    con = pg(env)
+    try:
+        with con.cursor() as cur:
+            cur.execute("create temp table candidates (value text)")
+            cur.executemany("insert into candidates values (%s)", [(v,) for v in UNCLEANED_CANDIDATES])
+
+            def run(sql: str) -> list[tuple[Any, ...]]:
+                cur.execute(sql)
+                return cur.fetchall()
+
+            found = no_empty_strings_finds(run, compiled, "candidates")
+    finally:
+        con.close()
+    assert found == sorted(v for v in UNCLEANED_CANDIDATES if uncleaned(v))
 
 
 @pytest.mark.parametrize("values", [
@@ -267,6 +307,9 @@ def test_forced_deploy_swaps_while_a_reader_never_fails(env: dict[str, str], dem
     assert new != old
     assert f"servicedesk_{old}" in schemas(env)  # the previous version stays under its versioned name
     report = report_of(r.stdout)
+    assert "unit_tests_from" not in report["steps"]["build"]  # no canary stage: the build runs the unit tests
+    results = json.loads((Path(report["report_path"]).parent / "run_results.json").read_text())["results"]
+    assert sum(x["unique_id"].startswith("unit_test.") for x in results) >= 8
     backup = Path(report["steps"]["backup"]["path"])
     manifest = json.loads((backup / "manifest.json").read_text())
     assert manifest["version"] == old and manifest["tables"]["tickets"] == expected

@@ -8,6 +8,7 @@ a run (build/dbt.py `dbt_session`) the build runs on the manifest that parse mad
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,12 +32,18 @@ def parse_cache(settings: Settings, target_name: str) -> Path:
 
 def build_and_test(run: Run, step: str, rec: dict[str, Any], target: Target, settings: Settings,
                    dbt_vars: dict[str, Any] | None, *, work_dir: Path, results_name: str,
-                   on_tests: Callable[[dict[str, Any]], None], bar: Progress | None = None) -> dict[str, Any]:
+                   on_tests: Callable[[dict[str, Any]], None], bar: Progress | None = None,
+                   unit_tests_from: Path | None = None) -> dict[str, Any]:
     """Run `dbt build` into `target` (inside step `step`, whose record is `rec`); dbt's events go to
     the run log. `on_tests(figures)` gets the test figures before any failure is raised.
-    Returns the test figures (report.test_figures)."""
+    Returns the test figures (report.test_figures).
+
+    `unit_tests_from`: the run_results of a build of this run, same project and vars (prod's canary
+    stage), whose unit tests all passed. dbt's unit tests read only their own fixtures, never the
+    loaded data, so they are not run again: their results count among this build's tests."""
+    carried = passed_unit_tests(unit_tests_from) if unit_tests_from is not None else None
     result = run_dbt(
-        ["build"],
+        ["build"] + (["--exclude", "resource_type:unit_test"] if carried else []),
         work_dir=work_dir,
         env=target.dbt_env(),
         vars={**(dbt_vars or {}), **target.dbt_vars()},
@@ -46,6 +53,9 @@ def build_and_test(run: Run, step: str, rec: dict[str, Any], target: Target, set
     rr = work_dir / "run_results.build.json"
     if rr.exists():
         rr.replace(run.run_dir / results_name)
+    if carried:
+        result.results = carried + result.results
+        rec["unit_tests_from"] = unit_tests_from.name if unit_tests_from else None
     tests = test_figures(result)
     on_tests(tests)
     rec["returncode"] = result.returncode
@@ -62,6 +72,19 @@ def build_and_test(run: Run, step: str, rec: dict[str, Any], target: Target, set
     if result.returncode != 0:
         raise StepFailed(f"dbt build exited {result.returncode}: see {result.log_path}")
     return tests
+
+
+def passed_unit_tests(run_results: Path) -> list[dict[str, Any]] | None:
+    """The unit tests' results in a run_results file, when there are some and every one passed; else
+    None (they run again)."""
+    try:
+        results = json.loads(run_results.read_text(encoding="utf-8"))["results"]
+    except (OSError, ValueError, KeyError):
+        return None
+    units = [r for r in results if r["unique_id"].startswith("unit_test.")]
+    if not units or any(r["status"] != "pass" for r in units):
+        return None
+    return units
 
 
 DBT_LEVELS = {"debug": "debug", "info": "debug", "warn": "warning", "error": "error"}

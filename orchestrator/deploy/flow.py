@@ -97,10 +97,11 @@ def full(
         run, report = ctx.run, ctx.report
         # Gate 0 (the PostgreSQL checks included) and the source backup are steps of the run: a run they
         # stop still has its report and its run log.
-        steps.preflight_step(run, report, source, target_name, settings, dbt_vars)
+        parse = steps.preflight_step(run, report, source, target_name, settings, dbt_vars)
         steps.backup_step(run, report, "source_backup", source, settings, source_sha256=ctx.sha_before)
         info = steps.check_step(run, source, refuse_empty=True)
         steps.profile_step(run, source, report, dbt_vars)
+        steps.parse_step(run, report, parse)
         with run.step("prepare") as rec:
             lock = ctx.state["lock"] = versions.acquire_lock()
             rec["cleared"] = versions.clear_leftovers(lock, settings.backups_dir)
@@ -130,7 +131,8 @@ def full(
                 _canary_stage(run, report, source, info.sha256, info.tables, dbt_vars, settings, keep=False,
                               prefix="canary_", copy_from=target.schemas.raw)
             ledger.set_version(lock, run.run_id, version=new_version)
-            _build_and_verify(run, report, target, rows, info.tables, dbt_vars, settings, prefix="")
+            _build_and_verify(run, report, target, rows, info.tables, dbt_vars, settings, prefix="",
+                              unit_tests_from=None if options.skip_canary else run.run_dir / CANARY_RESULTS)
             with run.step("compare") as rec:
                 comparison = report["comparison"] = compare.compare(
                     target.schemas, live_version=live["version"] if live else None,
@@ -238,10 +240,14 @@ def _load(run: Run, report: dict[str, Any], target: Target, source: Path, expect
     return rows
 
 
+CANARY_RESULTS = "run_results.canary.json"  # what _build_and_verify names the canary stage's dbt results
+
+
 def _build_and_verify(run: Run, report: dict[str, Any], target: Target, rows: dict[str, int],
                       source_rows: dict[str, int], dbt_vars: dict[str, Any] | None, settings: Settings,
-                      prefix: str) -> dict[str, Any]:
-    """build (tests are the gate) → verify → report, for one schema set loaded with `rows`."""
+                      prefix: str, unit_tests_from: Path | None = None) -> dict[str, Any]:
+    """build (tests are the gate) → verify → report, for one schema set loaded with `rows`; the unit
+    tests that passed in `unit_tests_from` (the canary's results) are not run again (gate.py)."""
     out: dict[str, Any] = {"rows": rows}
     with run.step(f"{prefix}build") as rec:
         name = prefix.rstrip("_")
@@ -253,7 +259,8 @@ def _build_and_verify(run: Run, report: dict[str, Any], target: Target, rows: di
 
         build_and_test(run, f"{prefix}build", rec, target, settings, dbt_vars,
                        work_dir=run.run_dir / (f"dbt-{name}" if name else "dbt"),
-                       results_name=f"run_results.{name}.json" if name else "run_results.json", on_tests=on_tests)
+                       results_name=f"run_results.{name}.json" if name else "run_results.json", on_tests=on_tests,
+                       unit_tests_from=unit_tests_from)
     with run.step(f"{prefix}verify") as rec:
         verified = checks.verify_build(target.schemas, source_rows if not target.sample else None)
         rec["reconciled"] = all(r["ok"] for r in verified["reconcile"].values())

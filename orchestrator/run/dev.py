@@ -30,7 +30,7 @@ def full(source: Path, *, settings: Settings, dbt_vars: dict[str, Any] | None = 
 
     def body(ctx: RunContext) -> None:
         run, report = ctx.run, ctx.report
-        steps.preflight_step(run, report, ctx.source, target.name, settings, dbt_vars)
+        parse = steps.preflight_step(run, report, ctx.source, target.name, settings, dbt_vars)
         db = ctx.source  # the SQLite source the steps read; an XLSX folder is imported into the run first
         if ctx.source.is_dir():
             with run.step("import") as rec:
@@ -41,6 +41,7 @@ def full(source: Path, *, settings: Settings, dbt_vars: dict[str, Any] | None = 
                           source_sha256=ctx.sha_before if db == ctx.source else None)
         info = steps.check_step(run, db, refuse_empty=False)
         steps.profile_step(run, db, report, dbt_vars)
+        steps.parse_step(run, report, parse)
         steps.load_step(run, "load", target, db, report, sum(info.tables.values()))
         try:
             with run.step("build") as rec, run.progress("build", "dbt build", unit="nodes") as bar:

@@ -9,7 +9,8 @@ FAIL with a detail for people; any FAIL stops `sdrun full` (exit 1) before anyth
   warehouse, and above SDRUN_MIN_FREE_DISK_MB.
 - memory: available memory above SDRUN_MIN_FREE_MEMORY_MB (WARN under DuckDB's memory limit).
 - DuckDB extensions: installed, or installable offline from their PyPI packages.
-- dbt: the project parses (`dbt parse`, for this target and these vars).
+- dbt: the project parses (`dbt parse`, for this target and these vars). In `sdrun full` the parse
+  runs beside the source's steps (`BackgroundParse`) and is waited for before anything is loaded.
 - PostgreSQL targets (canary, prod), from the libpq variables (PGHOST, PGPORT, ...): the connection,
   the server version, the right to create schemas, `pg_dump` present with a major version at least
   the server's. The password is never printed.
@@ -24,6 +25,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -294,6 +296,23 @@ def dbt_parse_check(
     return Check("dbt.parse", PASS, f"the dbt project parses for target {target_name}")
 
 
+class BackgroundParse:
+    """The dbt.parse check started now, on a thread: dbt parses in the run's dbt process
+    (build/dbt.py `dbt_session`) while this process backs up, checks and profiles the source, and
+    `check()` waits for it. Nothing else may use the dbt process until then."""
+
+    def __init__(self, target_name: str, settings: Settings, dbt_vars: dict[str, Any] | None) -> None:
+        self.started = time.perf_counter()
+        pool = ThreadPoolExecutor(1, thread_name_prefix="dbt-parse")
+        self._future: Future[Check] = pool.submit(dbt_parse_check, target_name, settings, dbt_vars)
+        pool.shutdown(wait=False)
+
+    def check(self) -> Check:
+        got = self._future.result()
+        got.seconds = round(time.perf_counter() - self.started, 3)
+        return got
+
+
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
@@ -433,8 +452,10 @@ def run_checks(
     dbt_vars: dict[str, Any] | None = None,
     project_dir: Path | None = None,
     on_check: Callable[[Check], None] | None = None,
+    parse_beside: bool = False,
 ) -> list[Check]:
-    """Every check, in order; never raises for a failed check (see `raise_on_fail`)."""
+    """Every check, in order; never raises for a failed check (see `raise_on_fail`). With
+    `parse_beside` the dbt.parse check is left out: the caller runs it (BackgroundParse)."""
     check_name(target_name)
     settings = settings or Settings.from_env()
     steps: list[Callable[[], Check | list[Check]]] = [
@@ -442,8 +463,9 @@ def run_checks(
         lambda: disk_check(source, target_name, settings),
         memory_check,
         lambda: extensions_check(target_name, source),
-        lambda: dbt_parse_check(target_name, settings, dbt_vars, project_dir),
     ]
+    if not parse_beside:
+        steps.append(lambda: dbt_parse_check(target_name, settings, dbt_vars, project_dir))
     if engine(target_name) == "postgres":
         steps.append(postgres_checks)
     checks: list[Check] = []

@@ -49,16 +49,15 @@ def reading_source(source: Path) -> Iterator[None]:
 
 
 def preflight_step(run: Run, report: dict[str, Any], source: Path, target_name: str, settings: Settings,
-                   dbt_vars: dict[str, Any] | None = None) -> None:
+                   dbt_vars: dict[str, Any] | None = None) -> preflight.BackgroundParse:
     """Step `preflight`: every check, each logged; raises PreflightFailed (exit 1) on any FAIL, else
-    report["preflight"] gets the JSON."""
-
-    def on_check(c: preflight.Check) -> None:
-        run.log(f"{c.status} {c.name}: {c.detail}", step="preflight", level=LEVELS[c.status], check=c.name,
-                status=c.status)  # fmt: skip
-
+    report["preflight"] gets the JSON. The dbt project's parse, started first, goes on beside the
+    source's steps: `parse_step` waits for it (and fails the run as preflight would) before anything
+    is loaded."""
+    parse = preflight.BackgroundParse(target_name, settings, dbt_vars)
     with run.step("preflight") as rec:
-        checks = preflight.run_checks(source, target_name, settings, dbt_vars=dbt_vars, on_check=on_check)
+        checks = preflight.run_checks(source, target_name, settings, dbt_vars=dbt_vars,
+                                      on_check=lambda c: _log_check(run, "preflight", c), parse_beside=True)
         doc = preflight.to_json(checks, source, target_name)
         n = doc["counts"]
         run.log(f"preflight: {n['PASS']} passed, {n['WARN']} warning(s), {n['FAIL']} failed", step="preflight", **n)
@@ -68,6 +67,26 @@ def preflight_step(run: Run, report: dict[str, Any], source: Path, target_name: 
         preflight.raise_on_fail(checks)
         report["preflight"] = doc
         rec["counts"] = n
+    return parse
+
+
+def parse_step(run: Run, report: dict[str, Any], parse: preflight.BackgroundParse) -> None:
+    """Step `parse`: waits for preflight's dbt parse (the run's parse: the builds run on its
+    manifest); its check joins the preflight's in the report. A FAIL stops the run as preflight does
+    (exit 1), before anything is loaded."""
+    with run.step("parse") as rec:
+        check = parse.check()
+        _log_check(run, "parse", check)
+        doc = report["preflight"]
+        doc["checks"].append(check.to_dict())
+        doc["counts"][check.status] += 1
+        doc["ok"] = doc["ok"] and check.status != preflight.FAIL
+        rec["parse_seconds"] = check.seconds
+        preflight.raise_on_fail([check])
+
+
+def _log_check(run: Run, step: str, c: preflight.Check) -> None:
+    run.log(f"{c.status} {c.name}: {c.detail}", step=step, level=LEVELS[c.status], check=c.name, status=c.status)
 
 
 def _stall_bounded(source: Path, update: Callable[[int, int], None]) -> Callable[[int, int], None]:
