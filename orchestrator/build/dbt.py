@@ -211,6 +211,14 @@ def dbt_session(label: Path) -> Iterator[None]:
         worker.close()
 
 
+def start_worker() -> None:
+    """Start the session's dbt process now, from this thread. Call it from the main thread before
+    handing a dbt command to another thread: the process is started with PR_SET_PDEATHSIG, which
+    stops it when the *thread* that started it ends, not only the process."""
+    if _session is not None:
+        _session._start()
+
+
 def run_dbt(
     args: list[str],
     *,

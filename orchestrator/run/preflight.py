@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.build.dbt import run_dbt
+from orchestrator.build.dbt import run_dbt, start_worker
 from orchestrator.build.gate import parse_cache
 from orchestrator.core import health
 from orchestrator.core.errors import EnvironmentProblem, SdrunError, SourceError
@@ -303,6 +303,7 @@ class BackgroundParse:
 
     def __init__(self, target_name: str, settings: Settings, dbt_vars: dict[str, Any] | None) -> None:
         self.started = time.perf_counter()
+        start_worker()  # by this thread: the pool's thread ends after the parse, and the process with it
         pool = ThreadPoolExecutor(1, thread_name_prefix="dbt-parse")
         self._future: Future[Check] = pool.submit(dbt_parse_check, target_name, settings, dbt_vars)
         pool.shutdown(wait=False)
