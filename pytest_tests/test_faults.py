@@ -39,10 +39,10 @@ from pytest_tests.pgcluster import PgCluster
 
 Records = list[dict[str, Any]]
 
-CANARY_STEPS = ["preflight", "source_backup", "check", "profile", "prepare",
+CANARY_STEPS = ["preflight", "source_backup", "check", "profile", "parse", "prepare",
                 "canary_load", "canary_build", "canary_verify", "canary_report"]
 DEPLOY_STEPS = ["load", "build", "verify", "report", "compare", "backup", "swap", "smoke", "prune"]
-NO_LEDGER_YET = {"preflight", "source_backup", "check", "profile", "prepare"}  # its ledger row starts in prepare
+NO_LEDGER_YET = {"preflight", "source_backup", "check", "profile", "parse", "prepare"}  # its ledger row starts in prepare
 PUBLISHING = {"smoke", "prune"}  # killed here, the new version is already live (and verified)
 
 
