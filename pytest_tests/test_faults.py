@@ -42,7 +42,8 @@ Records = list[dict[str, Any]]
 CANARY_STEPS = ["preflight", "source_backup", "check", "profile", "parse", "prepare",
                 "canary_load", "canary_build", "canary_verify", "canary_report"]
 DEPLOY_STEPS = ["load", "build", "verify", "report", "compare", "backup", "swap", "smoke", "prune"]
-NO_LEDGER_YET = {"preflight", "source_backup", "check", "profile", "parse", "prepare"}  # its ledger row starts in prepare
+# a run killed before prepare, where its ledger row starts, leaves no row
+NO_LEDGER_YET = {"preflight", "source_backup", "check", "profile", "parse", "prepare"}
 PUBLISHING = {"smoke", "prune"}  # killed here, the new version is already live (and verified)
 
 

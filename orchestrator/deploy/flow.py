@@ -97,7 +97,8 @@ def full(
         run, report = ctx.run, ctx.report
         # Gate 0 (the PostgreSQL checks included) and the source backup are steps of the run: a run they
         # stop still has its report and its run log.
-        parse = steps.preflight_step(run, report, source, target_name, settings, dbt_vars)
+        canary_too = ("canary",) if target_name == "prod" and not options.skip_canary else ()
+        parse = steps.preflight_step(run, report, source, target_name, settings, dbt_vars, also_builds=canary_too)
         steps.backup_step(run, report, "source_backup", source, settings, source_sha256=ctx.sha_before)
         info = steps.check_step(run, source, refuse_empty=True)
         steps.profile_step(run, source, report, dbt_vars)

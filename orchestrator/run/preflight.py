@@ -299,19 +299,30 @@ def dbt_parse_check(
 class BackgroundParse:
     """The dbt.parse check started now, on a thread: dbt parses in the run's dbt process
     (build/dbt.py `dbt_session`) while this process backs up, checks and profiles the source, and
-    `check()` waits for it. Nothing else may use the dbt process until then."""
+    `check()` waits for it. Nothing else may use the dbt process until then.
 
-    def __init__(self, target_name: str, settings: Settings, dbt_vars: dict[str, Any] | None) -> None:
+    `then`: other targets this run builds (prod's canary stage), parsed next on the same thread when
+    the check passed, so that their builds find their manifest ready too. Their outcome is not a
+    check: a target that does not parse fails its own build, as it would without this."""
+
+    def __init__(self, target_name: str, settings: Settings, dbt_vars: dict[str, Any] | None,
+                 then: tuple[str, ...] = ()) -> None:
         self.started = time.perf_counter()
         start_worker()  # by this thread: the pool's thread ends after the parse, and the process with it
+
+        def parse_all() -> Check:
+            got = dbt_parse_check(target_name, settings, dbt_vars)
+            got.seconds = round(time.perf_counter() - self.started, 3)
+            for other in then if got.status == PASS else ():
+                dbt_parse_check(other, settings, dbt_vars)
+            return got
+
         pool = ThreadPoolExecutor(1, thread_name_prefix="dbt-parse")
-        self._future: Future[Check] = pool.submit(dbt_parse_check, target_name, settings, dbt_vars)
+        self._future: Future[Check] = pool.submit(parse_all)
         pool.shutdown(wait=False)
 
     def check(self) -> Check:
-        got = self._future.result()
-        got.seconds = round(time.perf_counter() - self.started, 3)
-        return got
+        return self._future.result()
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------

@@ -49,12 +49,13 @@ def reading_source(source: Path) -> Iterator[None]:
 
 
 def preflight_step(run: Run, report: dict[str, Any], source: Path, target_name: str, settings: Settings,
-                   dbt_vars: dict[str, Any] | None = None) -> preflight.BackgroundParse:
+                   dbt_vars: dict[str, Any] | None = None, *,
+                   also_builds: tuple[str, ...] = ()) -> preflight.BackgroundParse:
     """Step `preflight`: every check, each logged; raises PreflightFailed (exit 1) on any FAIL, else
     report["preflight"] gets the JSON. The dbt project's parse, started first, goes on beside the
     source's steps: `parse_step` waits for it (and fails the run as preflight would) before anything
-    is loaded."""
-    parse = preflight.BackgroundParse(target_name, settings, dbt_vars)
+    is loaded. `also_builds`: the other targets the run builds, parsed after it (BackgroundParse)."""
+    parse = preflight.BackgroundParse(target_name, settings, dbt_vars, then=also_builds)
     with run.step("preflight") as rec:
         checks = preflight.run_checks(source, target_name, settings, dbt_vars=dbt_vars,
                                       on_check=lambda c: _log_check(run, "preflight", c), parse_beside=True)
@@ -75,7 +76,7 @@ def parse_step(run: Run, report: dict[str, Any], parse: preflight.BackgroundPars
     manifest); its check joins the preflight's in the report. A FAIL stops the run as preflight does
     (exit 1), before anything is loaded."""
     with run.step("parse") as rec:
-        check = parse.check()
+        check = parse.check()  # waits for the other targets' parses too
         _log_check(run, "parse", check)
         doc = report["preflight"]
         doc["checks"].append(check.to_dict())
