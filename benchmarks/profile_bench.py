@@ -2,7 +2,7 @@
 
     python benchmarks/profile_bench.py              # scales 1, 10 and 40
     python benchmarks/profile_bench.py 1 10         # chosen scales
-    SDRUN_PROFILE_MEMORY_LIMIT=256MB python benchmarks/profile_bench.py
+    SDRUN_PROFILE_MEMORY_LIMIT=256MB python benchmarks/profile_bench.py   # another memory limit
 
 Sources come from `orchestrator.demo.generator.generate(seed=1)` and are cached under benchmarks/work/
 (gitignored); scale 40 (about 10 million rows, 1 GB) takes a few minutes to generate the first time.

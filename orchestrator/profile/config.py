@@ -19,8 +19,10 @@ SCHEMA_VERSION = 1
 DEFAULT_SENTINELS = ["N/A", "n/a", "NA", "-", "--", "NULL", "null", "None", "#N/A", "#N/B", "?", "none"]
 
 # DuckDB's memory limit for the profile (SDRUN_PROFILE_MEMORY_LIMIT); beyond it DuckDB spills to disk.
-# 256MB: a quarter more time than unlimited at scale 40 with a bounded footprint; 128MB doubles the time.
-DEFAULT_MEMORY_LIMIT = "256MB"
+# benchmarks/profile_bench.py at scales 10 / 40 (2026-12-06): 256MB 9.2 / 34.8 s, peak 321 / 476 MiB;
+# 512MB 7.7 / 28.7 s, 353 / 561 MiB; 1GB 7.5 / 29.1 s, 398 / 865 MiB. Under 512MB the comments'
+# (column, value) groups and the per-group figures no longer fit, and the spilling costs a fifth.
+DEFAULT_MEMORY_LIMIT = "512MB"
 # A type is detected when at least this share of a column's present values fit it.
 DETECT_MIN_SHARE = 0.5
 # Excel stores dates as days since 1899-12-30; these bounds are 2000-01-01 and 2099-12-31.
