@@ -170,6 +170,15 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
     assert report["steps"]["build"]["unit_tests_from"] == "run_results.canary.json"
     assert report["tests"]["total"] == report["canary"]["tests"]["total"]
     assert report["tests"]["passed"] + report["tests"]["warned"] == report["tests"]["total"]
+    # reconciliation counts once: verify takes the rows PostgreSQL reported writing into each table
+    # (the load's counts, the build's CREATE TABLE AS / INSERT) and they are the tables' rows
+    written = report["steps"]["build"]["rows_written"]
+    for table in ("tickets", "comments", "timesheets"):
+        staged = f"stg_servicedesk__{table}"
+        assert written[table] == one(env, f"select count(*) from servicedesk.{table}") > 0
+        assert written[staged] == one(env, f"select count(*) from servicedesk_staging.{staged}")
+        assert report["verify"]["reconcile"][table]["marts"] == written[table]
+        assert report["verify"]["reconcile"][table]["raw"] == one(env, f"select count(*) from raw.{table}")
     # dates are timestamps, durations numeric: dashboard SQL works without casts, as the read-only role
     con = pg(env, user="grafana_ro")
     try:

@@ -65,6 +65,17 @@ class DbtResult:
             )
         return out
 
+    def rows_written(self) -> dict[str, int]:
+        """Rows each model built by this command holds, as the database reported it for the statement
+        that wrote the table (`CREATE TABLE AS`: dbt's adapter_response.rows_affected); models
+        without that figure are left out."""
+        out = {}
+        for r in self.by_type("model"):
+            rows = (r.get("adapter_response") or {}).get("rows_affected")
+            if r["status"] == "success" and isinstance(rows, int) and rows >= 0:
+                out[r["unique_id"].split(".")[-1]] = rows
+        return out
+
     def model_errors(self) -> list[str]:
         """One line per failed model or seed: its id and the cause (the database's own message when
         dbt gives one, e.g. 'could not extend file ...: No space left on device')."""

@@ -59,6 +59,7 @@ def build_and_test(run: Run, step: str, rec: dict[str, Any], target: Target, set
     tests = test_figures(result)
     on_tests(tests)
     rec["returncode"] = result.returncode
+    rec["rows_written"] = result.rows_written()
     errors = result.model_errors()
     if errors:
         raise StepFailed(f"{step}: dbt build failed: " + "; ".join(errors[:3]))

@@ -262,8 +262,10 @@ def _build_and_verify(run: Run, report: dict[str, Any], target: Target, rows: di
                        work_dir=run.run_dir / (f"dbt-{name}" if name else "dbt"),
                        results_name=f"run_results.{name}.json" if name else "run_results.json", on_tests=on_tests,
                        unit_tests_from=unit_tests_from)
+        out["built_rows"] = rec["rows_written"]
     with run.step(f"{prefix}verify") as rec:
-        verified = checks.verify_build(target.schemas, source_rows if not target.sample else None)
+        verified = checks.verify_build(target.schemas, source_rows if not target.sample else None,
+                                       raw_rows=rows, built_rows=out["built_rows"])
         rec["reconciled"] = all(r["ok"] for r in verified["reconcile"].values())
         out["verify"] = verified
         if not prefix:
