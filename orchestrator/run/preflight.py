@@ -314,7 +314,10 @@ class BackgroundParse:
             got = dbt_parse_check(target_name, settings, dbt_vars)
             got.seconds = round(time.perf_counter() - self.started, 3)
             for other in then if got.status == PASS else ():
-                dbt_parse_check(other, settings, dbt_vars)
+                try:
+                    dbt_parse_check(other, settings, dbt_vars)
+                except Exception:  # noqa: BLE001  (its build parses again, and says what is wrong)
+                    break
             return got
 
         pool = ThreadPoolExecutor(1, thread_name_prefix="dbt-parse")
