@@ -81,6 +81,8 @@ CONTRACT_TYPES = {
     ("tickets", "closed_at"): "timestamp without time zone",
     ("tickets", "response_minutes"): "numeric",
     ("tickets", "resolution_hours"): "numeric",
+    ("tickets", "response_minutes_float"): "double precision",
+    ("tickets", "resolution_hours_float"): "double precision",
     ("tickets", "is_sla_met"): "boolean",
     ("comments", "created_at"): "timestamp without time zone",
     ("timesheets", "work_date"): "timestamp without time zone",
@@ -190,6 +192,12 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
                         "where table_schema = 'servicedesk'")
             types = {(t, c): d for t, c, d in cur.fetchall()}
             assert {k: types.get(k) for k in CONTRACT_TYPES} == CONTRACT_TYPES
+            # the percentiles' float8 twins hold the same values as the numeric columns
+            cur.execute("select count(*) filter (where resolution_hours is not null), count(*) filter (where "
+                        "resolution_hours_float is distinct from resolution_hours::float8 or response_minutes_float "
+                        "is distinct from response_minutes::float8) from servicedesk.tickets")
+            resolved, differing = cur.fetchone()
+            assert resolved > 0 and differing == 0
             with pytest.raises(psycopg2.Error):
                 cur.execute("delete from servicedesk.tickets")
     finally:

@@ -259,10 +259,10 @@ DASHBOARDS = [
     ]),
     dashboard("sd-response-times", "Response times", "Minutes from creation to the first response.", [
         stat("Median first response (min)", f"""
-            select round(cast(percentile_cont(0.5) within group (order by response_minutes) as numeric), 1) as minutes
+            select round(cast(percentile_cont(0.5) within group (order by response_minutes_float) as numeric), 1) as minutes
             from {S}.tickets where $__timeFilter(created_at)""", unit="m"),
         stat("90th percentile (min)", f"""
-            select round(cast(percentile_cont(0.9) within group (order by response_minutes) as numeric), 1) as minutes
+            select round(cast(percentile_cont(0.9) within group (order by response_minutes_float) as numeric), 1) as minutes
             from {S}.tickets where $__timeFilter(created_at)""", unit="m"),
         stat("Answered within an hour (%)", f"""
             select round(100.0 * count(*) filter (where response_minutes <= 60) / nullif(count(response_minutes), 0), 1)
@@ -272,18 +272,18 @@ DASHBOARDS = [
             where first_response_at is null and $__timeFilter(created_at)"""),
         ts("Median and 90th percentile per day (min)", f"""
             select {bucket('created_at', 'day')},
-                   percentile_cont(0.5) within group (order by response_minutes) as median,
-                   percentile_cont(0.9) within group (order by response_minutes) as p90
+                   percentile_cont(0.5) within group (order by response_minutes_float) as median,
+                   percentile_cont(0.9) within group (order by response_minutes_float) as p90
             from {S}.tickets where $__timeFilter(created_at) and response_minutes is not null
             group by 1 order by 1""", w=24, unit="m"),
         bars("Median by priority (min)", f"""
             select coalesce(priority, '(none)') as priority,
-                   percentile_cont(0.5) within group (order by response_minutes) as median_minutes
+                   percentile_cont(0.5) within group (order by response_minutes_float) as median_minutes
             from {S}.tickets where $__timeFilter(created_at) and response_minutes is not null
             group by 1 order by 1""", unit="m"),
         bars("Median by team (min)", f"""
             select coalesce(team, '(none)') as team,
-                   percentile_cont(0.5) within group (order by response_minutes) as median_minutes
+                   percentile_cont(0.5) within group (order by response_minutes_float) as median_minutes
             from {S}.tickets where $__timeFilter(created_at) and response_minutes is not null
             group by 1 order by 2 desc""", unit="m"),
         bars("Distribution", f"""
@@ -296,10 +296,10 @@ DASHBOARDS = [
     dashboard("sd-resolution-times", "Resolution times",
               "Hours from creation to resolution; cancelled tickets are not resolved.", [
         stat("Median resolution (h)", f"""
-            select round(cast(percentile_cont(0.5) within group (order by resolution_hours) as numeric), 1) as hours
+            select round(cast(percentile_cont(0.5) within group (order by resolution_hours_float) as numeric), 1) as hours
             from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED}""", unit="h"),
         stat("90th percentile (h)", f"""
-            select round(cast(percentile_cont(0.9) within group (order by resolution_hours) as numeric), 1) as hours
+            select round(cast(percentile_cont(0.9) within group (order by resolution_hours_float) as numeric), 1) as hours
             from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED}""", unit="h"),
         stat("Resolved within a day (%)", f"""
             select round(100.0 * count(*) filter (where resolution_hours <= 24) / nullif(count(resolution_hours), 0), 1)
@@ -309,23 +309,23 @@ DASHBOARDS = [
              unit="h"),
         ts("Median and 90th percentile per week (h)", f"""
             select {bucket('resolved_at', 'week')},
-                   percentile_cont(0.5) within group (order by resolution_hours) as median,
-                   percentile_cont(0.9) within group (order by resolution_hours) as p90
+                   percentile_cont(0.5) within group (order by resolution_hours_float) as median,
+                   percentile_cont(0.9) within group (order by resolution_hours_float) as p90
             from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED} and resolution_hours is not null
             group by 1 order by 1""", w=24, unit="h"),
         bars("Median by priority (h)", f"""
             select coalesce(priority, '(none)') as priority,
-                   percentile_cont(0.5) within group (order by resolution_hours) as median_hours
+                   percentile_cont(0.5) within group (order by resolution_hours_float) as median_hours
             from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED} and resolution_hours is not null
             group by 1 order by 1""", w=8, unit="h"),
         bars("Median by category (h)", f"""
             select coalesce(category, '(none)') as category,
-                   percentile_cont(0.5) within group (order by resolution_hours) as median_hours
+                   percentile_cont(0.5) within group (order by resolution_hours_float) as median_hours
             from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED} and resolution_hours is not null
             group by 1 order by 2 desc""", w=8, unit="h"),
         bars("Median by team (h)", f"""
             select coalesce(team, '(none)') as team,
-                   percentile_cont(0.5) within group (order by resolution_hours) as median_hours
+                   percentile_cont(0.5) within group (order by resolution_hours_float) as median_hours
             from {S}.tickets where $__timeFilter(resolved_at) and {NOT_CANCELLED} and resolution_hours is not null
             group by 1 order by 2 desc""", w=8, unit="h"),
     ]),

@@ -40,7 +40,7 @@ DASHBOARD_QUERIES: dict[str, tuple[str, str | None]] = {
         "select count(*) from {s}.tickets",
     ),
     "response_minutes_median_by_team": (
-        "select team, percentile_cont(0.5) within group (order by response_minutes) from {s}.tickets "
+        "select team, percentile_cont(0.5) within group (order by response_minutes_float) from {s}.tickets "
         "where response_minutes is not null group by 1",
         "select count(*) from {s}.tickets where created_at is not null and first_response_at is not null",
     ),
