@@ -15,6 +15,8 @@ import psycopg2
 
 from orchestrator.demo.generator import TABLES
 
+from .exports import clean_text
+
 SDRUN = str(Path(sys.executable).with_name("sdrun"))
 
 # The export's tables and declared types, as the demo generator writes them.
@@ -119,11 +121,8 @@ def query(env: dict[str, str], statement: str, params: tuple[Any, ...] = (), use
 
 
 # The no_empty_strings test (tests/generic/no_empty_strings.sql) looks at a value's ends instead of
-# trimming it; it must fail on exactly the values whose trimmed form is empty or a sentinel, or that
-# are not trimmed. Candidates, and that definition in Python (the project's sentinels and the five
-# characters trim_ws removes).
-TRIM_WS = " \t\n\r\u00a0"
-SENTINELS = ("n/a", "na", "#n/a", "#n/b", "-", "--", "null", "none", "?", "(blank)")
+# trimming it; it must fail on exactly the values the marts would not keep as they are
+# (exports.clean_text: trimmed, NULL when empty, blank or a sentinel). Candidates around its shortcuts:
 UNCLEANED_CANDIDATES = [
     "", " ", "\t", "\u00a0", " \n ", "N/A", "n/a ", " NA", "na", "Na\t", "null", "NULL", "Null\u00a0",
     "(blank)", "(Blank) ", "-", "--", "---", "- -", "?", "??", "#N/B", "#n/a", "none", "None", "Nonet",
@@ -133,10 +132,7 @@ UNCLEANED_CANDIDATES = [
 
 
 def uncleaned(value: str | None) -> bool:
-    if value is None:
-        return False
-    trimmed = value.strip(TRIM_WS)
-    return trimmed == "" or trimmed.lower() in SENTINELS or value != trimmed
+    return value is not None and clean_text(value) != value
 
 
 def no_empty_strings_finds(run_compiled_test: Any, compiled: Path, relation: str) -> list[str]:

@@ -53,9 +53,9 @@ def build_and_test(run: Run, step: str, rec: dict[str, Any], target: Target, set
     rr = work_dir / "run_results.build.json"
     if rr.exists():
         rr.replace(run.run_dir / results_name)
-    if carried:
+    if carried and unit_tests_from is not None:
         result.results = carried + result.results
-        rec["unit_tests_from"] = unit_tests_from.name if unit_tests_from else None
+        rec["unit_tests_from"] = unit_tests_from.name
     tests = test_figures(result)
     on_tests(tests)
     rec["returncode"] = result.returncode
