@@ -1,10 +1,17 @@
 {#-
     dbt's built-in `unique` test on PostgreSQL (dbt finds postgres__test_unique here before its own
     default__test_unique). The same rows as dbt's: each value held by more than one row, with its
-    number of rows (n_records). dbt's version groups every value in a hash table, which PostgreSQL
-    spills to disk when the keys outnumber work_mem; one sort and a comparison of each value with the
-    one before it costs less: `stg_servicedesk__timesheets.source_row` at scale 40 (5.6 M rows),
-    6.3 → 2.6 s; `timesheet_id` (text), 7.5 → 3.6 s. DuckDB keeps dbt's version.
+    number of rows (n_records).
+
+    Nearly always a key is unique, so the test first asks only that: `count(col) <> count(distinct
+    col)`, one sort of the column's values alone (PostgreSQL sorts datums, not rows, for a DISTINCT
+    aggregate). Only when that finds a duplicate does the query that lists them run (a one-time
+    filter skips it otherwise: EXPLAIN shows it "never executed"). That query sorts the rows once and
+    compares each value with the one before it; dbt's version groups every value in a hash table,
+    which PostgreSQL spills to disk when the keys outnumber work_mem (at scale 40,
+    `stg_servicedesk__timesheets.source_row` 6.3 → 2.6 s, `timesheet_id` 7.5 → 3.6 s). With the
+    count first, at scale 10 (1.4 M rows): `source_row` 0.57 → 0.27 s, `timesheet_id` (text)
+    0.95 → 0.61 s. DuckDB keeps dbt's version.
 -#}
 {% macro postgres__test_unique(model, column_name) %}
 
@@ -20,6 +27,7 @@ from (
     where {{ column_name }} is not null
 ) as sorted
 where unique_field = previous_field
+    and (select count({{ column_name }}) <> count(distinct {{ column_name }}) from {{ model }})
 group by unique_field
 
 {% endmacro %}

@@ -250,11 +250,17 @@ def test_the_no_empty_strings_test_on_postgres_fails_on_exactly_the_uncleaned_va
     assert found == sorted(v for v in UNCLEANED_CANDIDATES if uncleaned(v))
 
 
-@pytest.mark.parametrize("values", [
-    "(1), (1), (1), (2), (3), (3), (null), (null)",  # duplicates, a triple, NULLs (never duplicates)
-    "(5), (4), (3), (null)",  # none
-], ids=["duplicates", "none"])
-def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(env: dict[str, str], values: str) -> None:
+@pytest.mark.parametrize(("column_type", "values", "expected"), [
+    # duplicates, a triple, NULLs (never duplicates)
+    ("bigint", "(1), (1), (1), (2), (3), (3), (null), (null)", [(1, 3), (3, 2)]),
+    ("bigint", "(5), (4), (3), (null)", []),
+    ("text", "('TS-1'), ('ts-1'), ('TS-1 '), ('TS-1'), (''), (''), (null)", [("", 2), ("TS-1", 2)]),
+    ("text", "(null), (null)", []),
+    ("text", "('only')", []),
+], ids=["duplicates", "none", "text", "all-null", "one-row"])
+def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(
+    env: dict[str, str], column_type: str, values: str, expected: list[tuple[Any, int]]
+) -> None:
     """macros/unique_test.sql replaces dbt's `unique` on PostgreSQL: it must fail on the same values,
     with the same row counts, as dbt's default__test_unique (rendered from dbt's own macro file)."""
     import dbt.include.global_project as dbt_global
@@ -266,7 +272,7 @@ def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(env: dict[str, st
     con = pg(env)
     try:
         with con.cursor() as cur:
-            cur.execute(f"create temp table t (x bigint); insert into t values {values}")
+            cur.execute(f"create temp table t (x {column_type}); insert into t values {values}")
             found = []
             for source, name in ((ours, "postgres__test_unique"), (dbts, "default__test_unique")):
                 cur.execute(render(source + "{{ " + name + "('t', 'x') }}").render() + " order by 1")
@@ -274,7 +280,7 @@ def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(env: dict[str, st
     finally:
         con.close()
     assert found[0] == found[1]
-    assert found[0] == ([(1, 3), (3, 2)] if "(1), (1)" in values else [])
+    assert found[0] == expected
 
 
 def test_the_same_source_again_changes_nothing(env: dict[str, str], demo_source: Path) -> None:
