@@ -645,6 +645,8 @@ def test_any_sqlite_file_odd_names_blobs_and_empty_tables(tmp_path: Path) -> Non
         insert into untyped values (1), (2.5), ('3'), (NULL);
         create table nul_text (t TEXT);
         insert into nul_text values ('a' || char(0) || 'b'), ('plain'), (NULL);
+        create table mixed (v);
+        insert into mixed values (1), (2), (2.5), ('t'), (x'42'), (x'43'), (x'44'), (NULL);
         create view a_view as select * from untyped;
         """
     )
@@ -652,7 +654,7 @@ def test_any_sqlite_file_odd_names_blobs_and_empty_tables(tmp_path: Path) -> Non
     con.close()
     p = profile_source(path, day_first=True, sentinels=SENTINELS)
     tables = [t["name"] for t in p["tables"]]
-    assert tables == ["we\"ird ta'ble", "empty_table", "untyped", "nul_text"]  # tables, not views
+    assert tables == ["we\"ird ta'ble", "empty_table", "untyped", "nul_text", "mixed"]  # tables, not views
     blob = column(p, "we\"ird ta'ble", "n'2")
     assert blob["storage_classes"] == {"blob": 2, "null": 1}
     assert blob["invalid_utf8"] == 1 and blob["null"] == 1
@@ -665,6 +667,8 @@ def test_any_sqlite_file_odd_names_blobs_and_empty_tables(tmp_path: Path) -> Non
     x = column(p, "untyped", "x")
     assert x["storage_classes"] == {"integer": 1, "real": 1, "text": 1, "null": 1}
     assert (x["declared_family"], x["detected_type"], x["type_mismatch"]) == (None, "real", False)
+    # every storage class in one column: reals and blobs are told apart by a second count
+    assert column(p, "mixed", "v")["storage_classes"] == {"integer": 2, "real": 1, "text": 1, "blob": 3, "null": 1}
     validate(p)
 
 

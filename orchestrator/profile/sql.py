@@ -117,8 +117,12 @@ def inspect_tables(con: sqlite3.Connection) -> list[TableInfo]:
 
 
 def storage_classes(path: Path, tables: list[TableInfo]) -> dict[str, dict[str, dict[str, int]]]:
-    """SQLite's own storage class of every value, counted by SQLite itself in one scan per table.
-    Two classes share one sum (the second counted in units of 2**32), which halves the work."""
+    """SQLite's own storage class of every value, counted by SQLite itself.
+
+    Most values of an export are text, so one scan per table counts per column its non-NULL values
+    and one sum that costs a single comparison for a text value: integers count 1, reals and blobs
+    2**32 (NULLs 0). Only the columns that hold reals or blobs are scanned again, to tell those two
+    apart. The three tables at scale 10: 3.2 s with two CASEs per value, 1.5 s this way."""
     high = 1 << 32
     out: dict[str, dict[str, dict[str, int]]] = {}
     con = connect_readonly(path)
@@ -130,15 +134,24 @@ def storage_classes(path: Path, tables: list[TableInfo]) -> dict[str, dict[str, 
             parts = []
             for c in t.columns:
                 ty = f"typeof({q(c.name)})"
-                parts.append(f"sum(CASE {ty} WHEN 'text' THEN 1 WHEN 'integer' THEN {high} ELSE 0 END)")
-                parts.append(f"sum(CASE {ty} WHEN 'real' THEN 1 WHEN 'blob' THEN {high} ELSE 0 END)")
+                parts.append(f"count({q(c.name)})")
+                parts.append(f"sum(iif({ty} = 'text', 0, iif({ty} = 'integer', 1, iif({ty} = 'null', 0, {high}))))")
             row = con.execute(f"select count(*), {', '.join(parts)} from {q(t.name)}").fetchone()
             rows = row[0]
+            counts: dict[str, dict[str, int]] = {}
             for i, c in enumerate(t.columns):
-                a, b = row[1 + 2 * i] or 0, row[2 + 2 * i] or 0
-                counts = {"integer": a // high, "real": b % high, "text": a % high, "blob": b // high}
-                counts["null"] = rows - sum(counts.values())
-                out[t.name][c.name] = {k: v for k, v in counts.items() if v}
+                present, packed = row[1 + 2 * i], row[2 + 2 * i] or 0
+                integer, real_or_blob = packed % high, packed // high
+                counts[c.name] = {"integer": integer, "real": real_or_blob, "text": present - integer - real_or_blob,
+                                  "blob": 0, "null": rows - present}  # fmt: skip
+            mixed = [c.name for c in t.columns if counts[c.name]["real"]]
+            if mixed:
+                sums = ", ".join(f"sum(typeof({q(n)}) = 'blob')" for n in mixed)
+                blobs = con.execute(f"select {sums} from {q(t.name)}").fetchone()
+                for n, b in zip(mixed, blobs, strict=True):
+                    counts[n]["blob"], counts[n]["real"] = b or 0, counts[n]["real"] - (b or 0)
+            for c in t.columns:
+                out[t.name][c.name] = {k: v for k, v in counts[c.name].items() if v}
     finally:
         con.close()
     return out
