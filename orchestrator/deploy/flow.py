@@ -100,7 +100,7 @@ def full(
         canary_too = ("canary",) if target_name == "prod" and not options.skip_canary else ()
         parse = steps.preflight_step(run, report, source, target_name, settings, dbt_vars, also_builds=canary_too)
         steps.backup_step(run, report, "source_backup", source, settings, source_sha256=ctx.sha_before)
-        info = steps.check_step(run, source, refuse_empty=True)
+        info = steps.check_step(run, source, refuse_empty=True, sha256=ctx.sha_before)
         steps.profile_step(run, source, report, dbt_vars)
         steps.parse_step(run, report, parse)
         with run.step("prepare") as rec:
@@ -126,8 +126,9 @@ def full(
         target = get_target("prod", settings)
         published = False
         try:
-            # the source is read once: the canary takes its sample from the full load, on the server
-            rows = _load(run, report, target, source, info.sha256, info.tables, prefix="")
+            # the source is read once: the canary takes its sample from the full load, on the server;
+            # whether it is still the file that was checked, the swap step asks before publishing
+            rows = _load(run, report, target, source, info.sha256, info.tables, prefix="", check_after=False)
             if not options.skip_canary:
                 _canary_stage(run, report, source, info.sha256, info.tables, dbt_vars, settings, keep=False,
                               prefix="canary_", copy_from=target.schemas.raw)
@@ -231,12 +232,14 @@ def _summary(report: dict[str, Any]) -> list[str]:
 
 
 def _load(run: Run, report: dict[str, Any], target: Target, source: Path, expected_sha: str,
-          source_rows: dict[str, int], prefix: str, copy_from: str | None = None) -> dict[str, int]:
+          source_rows: dict[str, int], prefix: str, copy_from: str | None = None,
+          check_after: bool = True) -> dict[str, int]:
     """The raw load of one schema set, from the source (or `copy_from`, a raw schema on the server
-    already loaded from it)."""
+    already loaded from it). `check_after`: compare the file's SHA-256 with `expected_sha` once it is
+    copied (prod leaves that to its swap step, which asks it before anything is published)."""
     rows = steps.load_step(run, f"{prefix}load", target, source, report, sum(source_rows.values()),
                            copy_from=copy_from)
-    if copy_from is None:  # what was copied from the file is what was checked (a copy on the server reads no file)
+    if copy_from is None and check_after:  # what was copied from the file is what was checked
         checks.same_source(source, expected_sha)
     return rows
 

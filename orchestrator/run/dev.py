@@ -39,7 +39,8 @@ def full(source: Path, *, settings: Settings, dbt_vars: dict[str, Any] | None = 
                 db = imported.out
         steps.backup_step(run, report, "backup", db, settings,
                           source_sha256=ctx.sha_before if db == ctx.source else None)
-        info = steps.check_step(run, db, refuse_empty=False)
+        info = steps.check_step(run, db, refuse_empty=False,
+                                sha256=ctx.sha_before if db == ctx.source else None)
         steps.profile_step(run, db, report, dbt_vars)
         steps.parse_step(run, report, parse)
         steps.load_step(run, "load", target, db, report, sum(info.tables.values()))

@@ -130,12 +130,13 @@ def backup_step(run: Run, report: dict[str, Any], step: str, source: Path, setti
         rec.update(report[step])
 
 
-def check_step(run: Run, source: Path, *, refuse_empty: bool) -> SourceInfo:
+def check_step(run: Run, source: Path, *, refuse_empty: bool, sha256: str | None = None) -> SourceInfo:
     """Step `check`: the source is a readable SQLite export with the expected tables and columns.
     `refuse_empty`: an export whose every table is empty (an export that failed, or the wrong file)
-    halts the run, so that the dashboards do not go blank."""
+    halts the run, so that the dashboards do not go blank. `sha256`: the source's, read as the run
+    started (the run compares it again at its end), so that the file is not read once more."""
     with run.step("check") as rec, reading_source(source):
-        info = check_source(source)
+        info = check_source(source, sha256)
         rec["tables"] = info.tables
         if info.extra_columns:
             rec["extra_columns"] = info.extra_columns

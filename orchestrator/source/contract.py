@@ -242,12 +242,13 @@ def inspect_schema(con: sqlite3.Connection) -> SchemaFindings:
     return found
 
 
-def check_source(path: Path) -> SourceInfo:
+def check_source(path: Path, sha256: str | None = None) -> SourceInfo:
     """Raise SourceError with one clear line unless `path` is a readable SQLite source
-    holding every expected table and column. Returns what it found."""
+    holding every expected table and column. Returns what it found. `sha256`: the file's SHA-256
+    when the caller has just read it (`sdrun full` hashes the source as the run starts)."""
     path = Path(path)
     size = check_sqlite_file(path)
-    info = SourceInfo(path=path.resolve(), sha256=sha256_file(path), size=size)
+    info = SourceInfo(path=path.resolve(), sha256=sha256 or sha256_file(path), size=size)
     try:
         con = connect_readonly(path)
         try:
