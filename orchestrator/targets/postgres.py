@@ -342,8 +342,10 @@ def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
             copied = con.execute(
                 f'CREATE TABLE pg."{loading}"."{spec.name}" AS SELECT * FROM ({source_select(con, spec.name)}){where_}'
             ).fetchone()
+            if copied:  # the rows DuckDB's COPY wrote
+                rows[spec.name] = int(copied[0])
             if on_table is not None:
-                on_table(spec.name, int(copied[0]) if copied else -1)
+                on_table(spec.name, rows.get(spec.name, -1))
         write_date_orders(con, f'pg."{loading}".{DATE_ORDERS_TABLE}', date_orders)
         con.execute("DETACH pg")
     except duckdb.Error as exc:
@@ -361,7 +363,7 @@ def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
             for (col,) in cur.fetchall():
                 cur.execute(sql.SQL("alter table {}.{} alter column {} type text").format(
                     ident(loading), ident(name), ident(col)))
-            if name != DATE_ORDERS_TABLE:
+            if name != DATE_ORDERS_TABLE and name not in rows:  # counted here only if DuckDB did not say
                 cur.execute(sql.SQL("select count(*) from {}.{}").format(ident(loading), ident(name)))
                 rows[name] = cur.fetchone()[0]
         _replace_raw(cur, loading, raw_schema)
