@@ -21,7 +21,9 @@ from typing import Any
 
 import psycopg2
 import pytest
+from dbt.contracts.graph.nodes import InjectedCTE
 
+from orchestrator.build.dbt_worker import inject_after_leading_with
 from pytest_tests.helpers import (
     SDRUN,
     UNCLEANED_CANDIDATES,
@@ -172,6 +174,12 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
     assert report["steps"]["build"]["unit_tests_from"] == "run_results.canary.json"
     assert report["tests"]["total"] == report["canary"]["tests"]["total"]
     assert report["tests"]["passed"] + report["tests"]["warned"] == report["tests"]["total"]
+    # the unit tests' fixtures go in front of their models' compiled SQL without sqlparse
+    # (build/dbt_worker.py): each staging model compiles to one statement that opens with WITH
+    compiled = sorted((run_dir / "dbt-canary" / "target" / "compiled").rglob("stg_servicedesk__*.sql"))
+    assert len(compiled) == 3
+    for path in compiled:
+        assert inject_after_leading_with(path.read_text(), [InjectedCTE(id="x", sql=" x as (select 1)")]), path
     # reconciliation counts once: verify takes the rows PostgreSQL reported writing into each table
     # (the load's counts, the build's CREATE TABLE AS / INSERT) and they are the tables' rows
     written = report["steps"]["build"]["rows_written"]

@@ -1,13 +1,13 @@
 -- One row per source row of the tickets export, cleaned: text trimmed, empty strings and sentinels
 -- as NULL, dates as real UTC timestamps, the SLA flag as a boolean. Vocabularies stay the user's:
 -- status keeps the export's spelling (case variants folded to the most frequent spelling) and gains
--- status_group from seeds/status_map.csv; priority is P1-P4 from seeds/priority_map.csv with the
--- export's value kept in priority_raw; category and team are kept as written (a map in
+-- status_group from seeds/status_map.csv. Priority is P1-P4 from seeds/priority_map.csv with the
+-- export's value kept in priority_raw. Category and team are kept as written (a map in
 -- seeds/category_map.csv applies only when the user adds one).
--- Unparseable values become NULL here; int_servicedesk__value_changes lists them (quarantine)
+-- Unparseable values become NULL here: int_servicedesk__value_changes lists them (quarantine)
 -- and every other value the cleaning changed (audit).
 -- Which raw column becomes which clean column, and how it is cleaned (its kind), is declared once,
--- in _servicedesk__sources.yml; the per-column steps below are generated from that map
+-- in _servicedesk__sources.yml. The per-column steps below are generated from that map
 -- (macros/cleaning/column_map.sql). Status, priority and category get their own SQL in `final`.
 {%- set timestamps = clean_columns('tickets', 'timestamp') %}
 
