@@ -291,6 +291,20 @@ def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(
     assert found[0] == expected
 
 
+def test_sdruns_own_sessions_run_without_jit(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """sdrun's connections (the canary's sample copy, verify, the dashboards' checks) and dbt's turn
+    PostgreSQL's JIT off, and keep what the user put in PGOPTIONS."""
+    from orchestrator.targets.postgres import PostgresTarget, connection
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("PGOPTIONS", "-c work_mem=7MB")
+    with connection() as con, con.cursor() as cur:
+        cur.execute("select current_setting('jit'), current_setting('work_mem')")
+        assert cur.fetchone() == ("off", "7MB")
+    assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c work_mem=7MB -c jit=off"
+
+
 def test_the_same_source_again_changes_nothing(env: dict[str, str], demo_source: Path) -> None:
     before = (schemas(env), live_version(env), fingerprint_of_live(env))
     r = sdrun(env, "full", "--source", str(demo_source), "--target", "prod", "-q")
