@@ -97,9 +97,13 @@
 {% macro timestamp_shape(col, relation='trimmed') -%}
     {%- set t = relation ~ '.' ~ col -%}
     {%- set zone -%}
-        {#- a cheap test of the sign's position first: ISO values never reach a regex here -#}
+        {#- a cheap test of the sign's position first: ISO values never reach a regex here; the
+            strict ISO times (no fraction) not even the tests of the end: one translate() and a
+            comparison instead of a dozen calls (scale 10, stg_servicedesk__comments alone, psql,
+            three interleaved runs: median 7.2 → 6.3 s, the same rows) -#}
         case
             when {{ t }} not like '%:%' then ''
+            when translate({{ t }}, '123456789', '000000000') in ('0000-00-00 00:00', '0000-00-00 00:00:00') then ''
             when upper(right({{ t }}, 2)) in ('AM', 'PM') then ''
             when substr({{ t }}, length({{ t }}) - 5, 1) in ('+', '-')
              and {{ regex_test(t, ':[0-9]{2}([.,][0-9]+)? ?[+-][0-9]{2}:[0-9]{2}$') }} then right({{ t }}, 6)

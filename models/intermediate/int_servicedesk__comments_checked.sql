@@ -1,5 +1,9 @@
 -- Each cleaned comment row with the reason it cannot enter the marts, if any: missing_key,
 -- duplicate_key, missing_ticket_ref (no ticket id) or unknown_ticket (no such ticket).
+-- A view, not a table: the mart reads its admitted rows and the quarantine its excluded ones, and
+-- PostgreSQL computes each straight from staging faster than it writes every wide row once more and
+-- reads it back (scale 10, this model, its mart and the quarantine's part, psql: 2.5 s → 1.4 s).
+{{ config(materialized='view') }}
 
 with
 
