@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.build.gate import build_and_test
-from orchestrator.build.report import summary_lines, warehouse_figures
+from orchestrator.build.report import MARTS, summary_lines, warehouse_figures
 from orchestrator.core.errors import GateHalted, UsageError
 from orchestrator.core.runs import Run
 from orchestrator.core.settings import Settings
@@ -278,7 +278,9 @@ def _build_and_verify(run: Run, report: dict[str, Any], target: Target, rows: di
             raise GateHalted(f"verification failed on {target.schemas.marts}: " + "; ".join(problems), problems)
         out["dashboards"] = rec["dashboards"] = checks.dashboards(target)
     with run.step(f"{prefix}report"):
-        figures = warehouse_figures(target.query, target.relation_prefix, target.raw_prefix)
+        raw, built = out["rows"], out["built_rows"]
+        counted = {t: (raw[t], built[m]) for t, m in MARTS.items() if t in raw and m in built}
+        figures = warehouse_figures(target.query, target.relation_prefix, target.raw_prefix, counted)
         out["warehouse"] = figures
         if not prefix:
             report["warehouse"] = figures
