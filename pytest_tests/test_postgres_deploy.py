@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg2
+import psycopg2.sql
 import pytest
 from dbt.contracts.graph.nodes import InjectedCTE
 
@@ -307,6 +308,39 @@ def test_sdruns_own_sessions_run_without_jit(env: dict[str, str], monkeypatch: p
         cur.execute("select current_setting('jit'), current_setting('work_mem')")
         assert cur.fetchone() == ("off", "7MB")
     assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c work_mem=7MB -c jit=off"
+
+
+def test_sdruns_sessions_get_work_mem_of_at_least_64mb(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """sdrun's sessions and dbt's get work_mem raised to 64MB from the server's 4MB (the build's
+    sorts and hash aggregates spilled to disk), never lowered: a database that gives more keeps it."""
+    from orchestrator.targets import postgres
+    from orchestrator.targets.postgres import PostgresTarget, connection
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    postgres._session_work_mem_below.cache_clear()
+    with connection() as con, con.cursor() as cur:
+        cur.execute("select current_setting('jit'), current_setting('work_mem')")
+        assert cur.fetchone() == ("off", "64MB")
+    assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c jit=off -c work_mem=64MB"
+
+    database = psycopg2.sql.Identifier(env["PGDATABASE"])
+    admin = pg(env)
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cur:
+            cur.execute(psycopg2.sql.SQL("alter database {} set work_mem = '200MB'").format(database))
+        postgres._session_work_mem_below.cache_clear()
+        with connection() as con, con.cursor() as cur:
+            cur.execute("select current_setting('work_mem')")
+            assert cur.fetchone() == ("200MB",)
+        assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c jit=off"
+    finally:
+        with admin.cursor() as cur:
+            cur.execute(psycopg2.sql.SQL("alter database {} reset work_mem").format(database))
+        admin.close()
+        postgres._session_work_mem_below.cache_clear()
 
 
 def test_the_same_source_again_changes_nothing(env: dict[str, str], demo_source: Path) -> None:

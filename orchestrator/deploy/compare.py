@@ -38,7 +38,7 @@ from orchestrator.core.errors import GateHalted, StepFailed, UsageError
 from orchestrator.core.settings import PROJECT_DIR
 from orchestrator.deploy import pgbackup
 from orchestrator.source.contract import expected_tables
-from orchestrator.targets.postgres import connection, ident
+from orchestrator.targets.postgres import SESSION_WORK_MEM, connection, ident
 from orchestrator.targets.schemas import SchemaSet
 
 MARTS_DIR = PROJECT_DIR / "models" / "marts"
@@ -47,7 +47,6 @@ TICKETS = "tickets"  # the mart whose created_at gives the tickets per month
 QUARANTINE = "quarantine"
 OTHER_LOCK_TIMEOUT_S = 2  # a live table outside the history, locked by somebody: reported as not compared
 EXAMPLES = 3  # example keys per table
-WORK_MEM = "64MB"  # at least, for the comparison's session: its sorts and hashes of ~1.4 M rows stay in memory
 EXAMPLE_CHARS = 160
 
 
@@ -124,7 +123,7 @@ def compare(new: SchemaSet, *, live_version: str | None, live_score: float | Non
         if not cur.fetchone()[0]:
             return {"live_version": None, "first_deploy": True, "seconds": round(time.perf_counter() - t0, 3)}
         cur.execute("select set_config('work_mem', %s, false) where pg_size_bytes(current_setting('work_mem')) "
-                    "< pg_size_bytes(%s)", (WORK_MEM, WORK_MEM))
+                    "< pg_size_bytes(%s)", (SESSION_WORK_MEM, SESSION_WORK_MEM))
 
         def run(table: str, statement: sql.Composable) -> list[tuple[Any, ...]]:
             """One statement reading live `table`: a lock somebody holds on it is waited for boundedly."""

@@ -11,6 +11,7 @@ ledger and the version registry.
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 import shutil
@@ -37,6 +38,7 @@ from orchestrator.targets.schemas import loading as loading_schema
 READ_ROLE_ENV = "SDRUN_READ_ROLE"  # the dashboards' read-only role, default grafana_ro
 DEFAULT_READ_ROLE = "grafana_ro"
 READ_ROLE_WORK_MEM = "64MB"  # setup-db: work_mem of the dashboards' role (docs/monitoring.md)
+SESSION_WORK_MEM = "64MB"  # at least, for sdrun's sessions and dbt's (session_options)
 # The canary samples whole tickets: a row is in when the ticket id it holds is (the tickets' key, or
 # the column referencing it, from the column map), so relationships hold in the sample.
 SAMPLE_TABLE = "tickets"
@@ -66,16 +68,55 @@ def where() -> str:
 
 
 def session_options() -> str:
-    """PGOPTIONS for sdrun's sessions and dbt's: the user's, with PostgreSQL's JIT off. The cleaning SQL
-    is a few large expressions that the JIT spends far longer compiling than running (about 27 s of a
-    30 s model at scale 1). sdrun's own statements run the same way, so that what it measures and
-    checks runs as the build did (they gain little: 25 ms of JIT in the 3.1 s sample copy of the
-    timesheets at scale 40)."""
-    return " ".join(filter(None, [os.environ.get("PGOPTIONS", ""), "-c jit=off"]))
+    """PGOPTIONS for sdrun's sessions and dbt's: the user's, with PostgreSQL's JIT off and work_mem of
+    at least SESSION_WORK_MEM.
+
+    JIT: the cleaning SQL is a few large expressions that the JIT spends far longer compiling than
+    running (about 27 s of a 30 s model at scale 1). sdrun's own statements run the same way, so that
+    what it measures and checks runs as the build did (they gain little: 25 ms of JIT in the 3.1 s
+    sample copy of the timesheets at scale 40).
+
+    work_mem: PostgreSQL's default of 4MB makes the build's sorts and hash aggregates spill to disk
+    from scale 10 on (the tickets mart's hours per ticket, the row checks' ranking, the rollups). At
+    64MB the build's compiled SQL, replayed one node at a time at scale 40, took 152 CPU-seconds
+    instead of 169 (docs/benchmarks-models.md). Raised only: a server, role or database that gives
+    the session more keeps it, and a work_mem the user sets in PGOPTIONS is theirs."""
+    user = os.environ.get("PGOPTIONS", "")
+    options = " ".join(filter(None, [user, "-c jit=off"]))
+    if "work_mem" not in user and _work_mem_below(options):
+        options += f" -c work_mem={SESSION_WORK_MEM}"
+    return options
+
+
+def _work_mem_below(options: str) -> bool:
+    """Whether a session with `options` starts with less work_mem than SESSION_WORK_MEM. False when
+    the server cannot be reached: connect() then says why."""
+    where = tuple(
+        os.environ.get(k, "") for k in ("PGSERVICE", "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE")
+    )
+    try:
+        return _session_work_mem_below(options, SESSION_WORK_MEM, where)
+    except psycopg2.Error:
+        return False
+
+
+@functools.lru_cache(maxsize=16)
+def _session_work_mem_below(options: str, minimum: str, where: tuple[str, ...]) -> bool:
+    """Asked once per server, role, database (`where`) and options in a process, so that every dbt
+    command of a run gets the same PGOPTIONS: the dbt worker keeps a parsed manifest per environment."""
+    con = psycopg2.connect(
+        "", application_name="sdrun", options=options, connect_timeout=os.environ.get("PGCONNECT_TIMEOUT", "10")
+    )
+    try:
+        with con.cursor() as cur:
+            cur.execute("select pg_size_bytes(current_setting('work_mem')) < pg_size_bytes(%s)", (minimum,))
+            return bool(cur.fetchone()[0])
+    finally:
+        con.close()
 
 
 def connect(autocommit: bool = False) -> Connection:
-    """A connection from the libpq variables alone (JIT off: session_options)."""
+    """A connection from the libpq variables alone (JIT off, work_mem: session_options)."""
     try:
         con = psycopg2.connect("", application_name="sdrun", options=session_options())
     except psycopg2.OperationalError as exc:
