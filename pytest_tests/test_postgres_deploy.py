@@ -324,6 +324,12 @@ def test_sdruns_sessions_get_work_mem_of_at_least_64mb(env: dict[str, str], monk
         cur.execute("select current_setting('jit'), current_setting('work_mem')")
         assert cur.fetchone() == ("off", "64MB")
     assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c jit=off -c work_mem=64MB"
+    monkeypatch.setenv("PGOPTIONS", "-c maintenance_work_mem=128MB")  # not the user's work_mem
+    assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c maintenance_work_mem=128MB -c jit=off -c work_mem=64MB"
+    for theirs in ("-c work_mem=8MB", "-cwork_mem=8MB", "--work_mem=8MB"):
+        monkeypatch.setenv("PGOPTIONS", theirs)
+        assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == f"{theirs} -c jit=off"
+    monkeypatch.delenv("PGOPTIONS")
 
     database = psycopg2.sql.Identifier(env["PGDATABASE"])
     admin = pg(env)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import glob
 import os
+import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -39,6 +40,8 @@ READ_ROLE_ENV = "SDRUN_READ_ROLE"  # the dashboards' read-only role, default gra
 DEFAULT_READ_ROLE = "grafana_ro"
 READ_ROLE_WORK_MEM = "64MB"  # setup-db: work_mem of the dashboards' role (docs/monitoring.md)
 SESSION_WORK_MEM = "64MB"  # at least, for sdrun's sessions and dbt's (session_options)
+# work_mem set in PGOPTIONS: "-c work_mem=…", "-cwork_mem=…" or "--work_mem=…" (not maintenance_work_mem)
+_SETS_WORK_MEM = re.compile(r"(?:^|\s)(?:-c\s*|--)work_mem\s*=")
 # The canary samples whole tickets: a row is in when the ticket id it holds is (the tickets' key, or
 # the column referencing it, from the column map), so relationships hold in the sample.
 SAMPLE_TABLE = "tickets"
@@ -83,7 +86,7 @@ def session_options() -> str:
     the session more keeps it, and a work_mem the user sets in PGOPTIONS is theirs."""
     user = os.environ.get("PGOPTIONS", "")
     options = " ".join(filter(None, [user, "-c jit=off"]))
-    if "work_mem" not in user and _work_mem_below(options):
+    if not _SETS_WORK_MEM.search(user) and _work_mem_below(options):
         options += f" -c work_mem={SESSION_WORK_MEM}"
     return options
 
