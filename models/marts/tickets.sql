@@ -1,5 +1,7 @@
 -- Tickets for the dashboards: one row per ticket id, with response and resolution durations and the
 -- comments and hours logged on it (so that per-ticket panels need not scan comments or timesheets).
+-- The duration panels' indexes: macros/engine.sql, panel_indexes.
+{{ config(post_hook="{{ servicedesk.panel_indexes(this) }}") }}
 
 with
 

@@ -43,7 +43,7 @@ from orchestrator.deploy import checks, compare, ledger, swap, versions
 from orchestrator.run import steps
 from orchestrator.run.skeleton import RunContext, RunOutcome, execute
 from orchestrator.targets import Target, engine, get_target
-from orchestrator.targets.postgres import PostgresTarget, drop_now, where
+from orchestrator.targets.postgres import PostgresTarget, drop_now, vacuum_indexed, where
 from orchestrator.targets.schemas import LIVE_SCHEMA, SchemaSet, version_id
 
 
@@ -153,6 +153,7 @@ def full(
                 rec.update(versions.backup_live(settings, run.run_id, lock))
             with run.step("swap") as rec:
                 checks.same_source(source, info.sha256)
+                rec["vacuumed"] = vacuum_indexed(target.schemas.marts)  # the panels' indexes, read alone
                 rec.update(versions.activate(new_version, fingerprint=fp, source_sha=info.sha256, run_id=run.run_id,
                                              built_in=target.schemas, swap_wait=options.swap_wait))
                 rec["live_version"] = new_version

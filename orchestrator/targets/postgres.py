@@ -247,6 +247,23 @@ def drop_now(names: Sequence[str]) -> None:
         drop_schemas(cur, names)
 
 
+
+def vacuum_indexed(schema: str) -> list[str]:
+    """VACUUM the tables of `schema` that have an index (the tickets mart's, which the duration panels
+    read in order: macros/engine.sql, panel_indexes); returns their names. A table just built has no
+    page marked all-visible, so PostgreSQL reads it beside the index until VACUUM has marked them, and
+    during the build the other models' open transactions keep it from marking any. Waits at most
+    CLEANUP_LOCK_TIMEOUT for a lock."""
+    with connection(autocommit=True) as con, con.cursor() as cur:
+        cur.execute(f"set lock_timeout = '{CLEANUP_LOCK_TIMEOUT}'")
+        cur.execute("select distinct c.relname from pg_index i join pg_class c on c.oid = i.indrelid "
+                    "join pg_namespace n on n.oid = c.relnamespace where n.nspname = %s and c.relkind = 'r' "
+                    "order by 1", (schema,))
+        names = [r[0] for r in cur.fetchall()]
+        for name in names:
+            cur.execute(sql.SQL("vacuum {}.{}").format(ident(schema), ident(name)))
+    return names
+
 def read_roles(cur: Any) -> list[str]:
     """The dashboards' read-only role (SDRUN_READ_ROLE, default grafana_ro), when it exists: the
     role a first deploy grants the marts to, and the one the ledger (sdrun_meta) is granted to.
