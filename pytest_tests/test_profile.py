@@ -339,7 +339,9 @@ def test_keys_and_orphans_for_any_file(tmp_path: Path) -> None:
 
 
 def test_duplicate_keys_in_servicedesk_tables(tmp_path: Path) -> None:
-    tickets = [(tid, "t", "2025-05-01 10:00:00") for tid in ("1", "2", "2", "3", "3", "3", " 4", "4")]
+    # missing keys ('', a sentinel, padded or not) repeat too, and are no duplicates
+    tickets = [(tid, "t", "2025-05-01 10:00:00") for tid in ("1", "2", "2", "3", "3", "3", " 4", "4",
+                                                             "", "", "N/A", " n/a ")]
     comments = [(f"c{i}", tid, "2025-05-02 10:00:00") for i, tid in enumerate(["1", "2", "9", "9", "N/A", ""])]
     timesheets = [("1",), ("7",)]
     path = make_db(tmp_path / "sd.db", {
@@ -354,7 +356,7 @@ def test_duplicate_keys_in_servicedesk_tables(tmp_path: Path) -> None:
     assert [(r["column"], r["rows_with_reference"], r["orphan_rows"]) for r in refs] == [("CT-TKT-ID", 4, 2)]
     refs = table_of(p, "timesheets")["references"]
     assert [(r["column"], r["orphan_rows"]) for r in refs] == [("TS-Crm ID", 1)]
-    assert p["score"]["dimensions"]["uniqueness"]["score"] == pytest.approx(100 * (14 - 4) / 14, abs=0.01)
+    assert p["score"]["dimensions"]["uniqueness"]["score"] == pytest.approx(100 * (18 - 4) / 18, abs=0.01)
 
 
 # --- every breaker rule trips on a source made to trip it ---------------------------------------------
@@ -684,3 +686,33 @@ def test_twelve_hour_clock_two_digit_years_and_fractions(tmp_path: Path) -> None
     b = column(p, "t", "b")
     assert formats(b) == {"YYYY-MM-DD HH:MM:SS.FFF": 1, "YYYY-MM-DDTHH:MM:SS.F": 1}
     assert b["dates"]["unparseable"] == 1 and b["max"] == "2024-03-04 23:00:00.500000"
+
+
+def test_iso_fast_path_tells_exactly_the_iso_shapes() -> None:
+    """The scan tells the ISO forms by one regex and derives their shape from length and separator
+    (orchestrator.profile.sql.iso_shape) instead of translating every digit. On every ISO shape, and on
+    each of them with one character changed, added or dropped, it gives what the definition gives:
+    the value's digits-as-9 shape when that is one of ISO_SHAPES, else NULL."""
+    import random
+
+    import duckdb
+
+    from orchestrator.profile.forms import ISO_SHAPES
+    from orchestrator.profile.sql import iso_shape
+
+    rng = random.Random(17)
+    values = set()
+    for shape in ISO_SHAPES:
+        value = "".join(rng.choice("0123456789") if ch == "9" else ch for ch in shape)
+        values.add(value)
+        for i in range(len(value) + 1):
+            for ch in ("7", "-", ":", " ", "T", "t", ".", ",", "Z", "/", "\u0663"):  # \u0663: an Arabic-Indic three
+                values.add(value[:i] + ch + value[i + 1:])
+                values.add(value[:i] + ch + value[i:])
+            values.add(value[:i] + value[i + 1:])
+    con = duckdb.connect()
+    got = dict(con.execute(f"select t, {iso_shape('t')} from unnest(?) as u(t)", [sorted(values)]).fetchall())
+    table = str.maketrans("0123456789", "9" * 10)
+    want = {v: v.translate(table) if v.translate(table) in ISO_SHAPES else None for v in values}
+    assert got == want
+    assert sum(1 for s in want.values() if s) > len(ISO_SHAPES)  # many values of ISO shapes, many not

@@ -42,6 +42,8 @@ ISO_SHAPES = [
     for time in ("", " 99:99", "T99:99", " 99:99:99", "T99:99:99")
     for frac in ([""] + ["." + "9" * n for n in range(1, 7)] if time.endswith(":99:99") else [""])
 ]
+# exactly the values of those shapes (ASCII digits), told without translating each digit
+RE_ISO = r"\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?"
 
 # value classes computed in SQL
 K_NULL, K_EMPTY, K_WS, K_SENTINEL, K_INT, K_REAL_DOT, K_REAL_COMMA, K_BOOL, K_DATE, K_TEXT = range(10)

@@ -20,6 +20,7 @@ from orchestrator.profile.config import (
 from orchestrator.profile.forms import (
     _RE_MONTH,
     ISO_SHAPES,
+    RE_ISO,
     K_BOOL,
     K_DATE,
     K_EMPTY,
@@ -173,6 +174,18 @@ def _year(e: str) -> str:
     return f"CASE WHEN length({e}) = 2 THEN {n} + CASE WHEN {n} < 70 THEN 2000 ELSE 1900 END ELSE {n} END"
 
 
+def iso_shape(t: str) -> str:
+    """The shape (digits as 9) of a value `t` whose shape is one of ISO_SHAPES, else NULL.
+
+    The common ISO forms ('2025-04-01 09:30:00'), most of an export's dates, are told before the other
+    classes' regexes (RE_DATE matches every ISO shape) by one regex after two cheap tests, and their
+    shape follows from their length and separator: translate() of every digit costs more than the
+    regex. Comments' created times at scale 10, one thread: 2.4 s -> 1.7 s for the whole scan."""
+    return (f"CASE WHEN length({t}) BETWEEN 10 AND {max(map(len, ISO_SHAPES))} AND substr({t}, 5, 1) = '-' "
+            f"AND regexp_full_match({t}, {lit(RE_ISO)}) THEN '9999-99-99' || CASE WHEN length({t}) > 10 "
+            f"THEN substr({t}, 11, 1) || left('99:99:99.999999', length({t}) - 11) ELSE '' END END")
+
+
 def table_scan_sql(table: str, columns: list[str], sentinels: list[str]) -> str:
     """The one query that reads every value of a table.
 
@@ -242,12 +255,13 @@ g0 AS (SELECT col, v AS raw, count(*) AS n FROM u GROUP BY col, v),
 g1 AS (SELECT col, raw, n, try(decode(encode(raw))) AS valid FROM g0),
 dv AS (SELECT col, n, coalesce(valid, '0x' || hex(raw)) AS v, raw IS NOT NULL AND valid IS NULL AS bad FROM g1),
 t AS (SELECT col, v, n, bad, {trimmed} AS t FROM dv),
-k AS (SELECT col, v, n, bad, t, {cls} AS k FROM t),
-x AS (SELECT col, v, n, bad, t, k,
+i AS (SELECT col, v, n, bad, t, {iso_shape('t')} AS iso FROM t),
+k AS (SELECT col, v, n, bad, t, iso, CASE WHEN iso IS NOT NULL THEN {K_DATE} ELSE {cls} END AS k FROM i),
+x AS (SELECT col, v, n, bad, t, iso, k,
         CASE WHEN k IN ({K_INT}, {K_REAL_DOT}, {K_REAL_COMMA})
              THEN TRY_CAST(replace(t, ',', '.') AS DOUBLE) END AS x
       FROM k),
-s AS (SELECT col, v, n, bad, t, k, x, {shape} AS shape FROM x),
+s AS (SELECT col, v, n, bad, t, k, x, coalesce(iso, {shape}) AS shape FROM x),
 d0 AS (SELECT col, v, n, bad, t, k, x, shape,
         CASE WHEN shape IS NULL THEN NULL WHEN shape = 'EXCEL' THEN 'excel'
              WHEN list_contains({_list(ISO_SHAPES)}, shape) THEN 'iso'
@@ -262,7 +276,8 @@ d AS (SELECT col, v, n, bad, t, k, x, shape, kind,
                                  ['mon', 'd', 'y']) END END AS nm,
         CASE WHEN kind <> 'iso' AND contains(shape, ':')
              THEN regexp_extract(t, {lit(RE_TIME_PARTS)}, ['h', 'mi', 's', 'f']) END AS tm,
-        CASE WHEN shape IS NOT NULL AND upper(right(t, 2)) IN ('AM', 'PM') THEN upper(left(right(t, 2), 1)) END AS ap
+        CASE WHEN shape IS NOT NULL AND kind <> 'iso' AND upper(right(t, 2)) IN ('AM', 'PM')
+             THEN upper(left(right(t, 2), 1)) END AS ap
       FROM d0),
 e AS (SELECT col, v, n, bad, t, k, x, shape, kind, nd, nm,
         CASE kind WHEN 'ymd' THEN {z('nd.b')} || {z('nd.c')} WHEN 'dmy' THEN {z('nd.a')} || {z('nd.b')}
