@@ -20,7 +20,6 @@ from orchestrator.profile.config import (
 from orchestrator.profile.forms import (
     _RE_MONTH,
     ISO_SHAPES,
-    RE_ISO,
     K_BOOL,
     K_DATE,
     K_EMPTY,
@@ -33,6 +32,7 @@ from orchestrator.profile.forms import (
     K_WS,
     RE_DATE,
     RE_INTEGER,
+    RE_ISO,
     RE_NAMED1_PARTS,
     RE_NAMED2_PARTS,
     RE_NUM_DATE_PARTS,
