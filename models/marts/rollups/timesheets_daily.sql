@@ -8,8 +8,12 @@ timesheets as (
     select * from {{ ref('timesheets') }}
 ),
 
+-- the team of each ticket in the tickets mart: its kept rows, which carry team unchanged. Read here
+-- and not from the mart, this model waits for neither the tickets mart nor its tests, and runs
+-- beside them (at scale 40 the build's last 10 s had been this chain, one node at a time).
 tickets as (
-    select * from {{ ref('tickets') }}
+    select ticket_id, team from {{ ref('int_servicedesk__tickets_checked') }}
+    where exclusion_reason is null
 ),
 
 final as (
