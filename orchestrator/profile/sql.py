@@ -180,7 +180,7 @@ def iso_shape(t: str) -> str:
     The common ISO forms ('2025-04-01 09:30:00'), most of an export's dates, are told before the other
     classes' regexes (RE_DATE matches every ISO shape) by one regex after two cheap tests, and their
     shape follows from their length and separator: translate() of every digit costs more than the
-    regex. Comments' created times at scale 10, one thread: 2.4 s -> 1.7 s for the whole scan."""
+    regex (the scan of the comments' created times at scale 10, one thread: 2.4 s -> 1.7 s)."""
     return (f"CASE WHEN length({t}) BETWEEN 10 AND {max(map(len, ISO_SHAPES))} AND substr({t}, 5, 1) = '-' "
             f"AND regexp_full_match({t}, {lit(RE_ISO)}) THEN '9999-99-99' || CASE WHEN length({t}) > 10 "
             f"THEN substr({t}, 11, 1) || left('99:99:99.999999', length({t}) - 11) ELSE '' END END")

@@ -247,7 +247,6 @@ def drop_now(names: Sequence[str]) -> None:
         drop_schemas(cur, names)
 
 
-
 def vacuum_indexed(schema: str) -> list[str]:
     """VACUUM the tables of `schema` that have an index (the tickets mart's, which the duration panels
     read in order: macros/engine.sql, panel_indexes); returns their names. A table just built has no
@@ -263,6 +262,7 @@ def vacuum_indexed(schema: str) -> list[str]:
         for name in names:
             cur.execute(sql.SQL("vacuum {}.{}").format(ident(schema), ident(name)))
     return names
+
 
 def read_roles(cur: Any) -> list[str]:
     """The dashboards' read-only role (SDRUN_READ_ROLE, default grafana_ro), when it exists: the
