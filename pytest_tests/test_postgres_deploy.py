@@ -159,6 +159,12 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
     assert not parsed.search((run_dir / "dbt" / "logs" / "dbt.log").read_text())
     assert not parsed.search((run_dir / "dbt-canary" / "logs" / "dbt.log").read_text())
     assert report["steps"]["parse"]["status"] == "ok"
+    # each dbt thread keeps its PostgreSQL connection from node to node (build/dbt_worker.py
+    # `_reuse_connections`): a build opens a few, not one per node
+    for build in ("dbt", "dbt-canary"):
+        log = (run_dir / build / "logs" / "dbt.log").read_text()
+        opened, nodes = log.count("Opening a new connection"), log.count("Began running node")
+        assert 0 < opened <= 6 < nodes, (build, opened, nodes)
     assert {"servicedesk", "servicedesk_staging", "raw"} <= schemas(env)
     assert live_version(env) == report["run_id"].lower()
     # the source is read once: the canary copies its sample from the full load, on the server, and

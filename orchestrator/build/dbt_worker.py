@@ -14,6 +14,10 @@ instead of parsing again. A command with no kept manifest parses as the dbt CLI 
 parse from its target path). The script imports nothing of sdrun: it runs as a file, by path, with
 `python -P` (its folder is not on sys.path, where build/dbt.py would hide the dbt package).
 
+Two changes to how dbt runs, neither to what it runs: a unit test's fixtures go in front of its model
+without sqlparse (`_faster_unit_tests`), and each thread keeps its PostgreSQL connection from one node
+to the next (`_reuse_connections`).
+
 It dies with sdrun (PR_SET_PDEATHSIG, set by its parent before exec) and stops at the end of its
 input; SIGINT (Ctrl-C) interrupts dbt as in the CLI (open queries cancelled), SIGTERM ends it. Between
 commands it holds no database file open (`_release_files`).
@@ -90,11 +94,37 @@ def _faster_unit_tests() -> None:
     compilation.inject_ctes_into_sql = inject_ctes_into_sql
 
 
+def _reuse_connections() -> None:
+    """dbt closes a node's database connection when the node ends, and the next node on the thread
+    opens a new one: on PostgreSQL a new server process for each of the build's ~120 nodes, and a
+    canary build that waits on dbt's own thread. A PostgreSQL connection that is still open is kept
+    for the thread's next node instead (dbt renames and reuses it: `set_connection_name`), after a
+    rollback of whatever transaction the node left open; dbt closes them all at the end of the command
+    (`cleanup_all`). A broken connection is closed as before. What a node leaves in its session (a
+    `SET` in a hook) reaches the next node on that thread, as with dbt-snowflake's reuse_connections."""
+    from dbt.adapters.postgres.connections import PostgresConnectionManager
+
+    close_release = PostgresConnectionManager.release
+
+    def release(self: Any) -> None:
+        conn = self.get_if_exists()
+        if conn is None or conn.state != "open" or conn.handle is None or getattr(conn.handle, "closed", 1):
+            close_release(self)
+            return
+        try:
+            self.rollback_if_open()
+        except Exception:  # noqa: BLE001  (a connection that cannot roll back is closed, as dbt would)
+            close_release(self)
+
+    PostgresConnectionManager.release = release
+
+
 def main() -> int:
     from dbt.cli.main import dbtRunner
     from dbt.contracts.graph.manifest import Manifest
 
     _faster_unit_tests()
+    _reuse_connections()
 
     manifests: dict[str, Manifest] = {}
     base_env = dict(os.environ)
