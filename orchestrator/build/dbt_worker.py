@@ -116,7 +116,7 @@ def _reuse_connections() -> None:
         except Exception:  # noqa: BLE001  (a connection that cannot roll back is closed, as dbt would)
             close_release(self)
 
-    PostgresConnectionManager.release = release
+    PostgresConnectionManager.release = release  # type: ignore[method-assign]
 
 
 def main() -> int:
