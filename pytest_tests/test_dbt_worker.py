@@ -1,15 +1,20 @@
 """The run's dbt process (orchestrator/build/dbt_worker.py): its shortcut for dbt's CTE injection
-must give exactly what dbt's own `inject_ctes_into_sql` gives, and leave every other query to it."""
+must give exactly what dbt's own `inject_ctes_into_sql` gives, and leave every other query to it;
+the canary's manifest it copies from prod's parse must be what dbt parses for the canary."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dbt.compilation import inject_ctes_into_sql
 from dbt.contracts.graph.nodes import InjectedCTE
 
-from orchestrator.build.dbt_worker import inject_after_leading_with
+from orchestrator.build.dbt_worker import derive_manifest, inject_after_leading_with
+from orchestrator.core.settings import PROFILES_DIR, PROJECT_DIR
+from orchestrator.targets.schemas import SchemaSet
 
 CTES = [
     InjectedCTE(id="model.x.status_map", sql=' __dbt__cte__status_map as (\nselect cast(\'a\' as text) as "raw"\n)'),
@@ -60,3 +65,40 @@ def test_the_shortcut_on_the_staging_models() -> None:
         ours = inject_after_leading_with(sql, CTES)
         assert ours is not None, path
         assert ours == inject_ctes_into_sql(sql, CTES), path
+
+
+def _parse(target: str, schemas: SchemaSet, tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """dbt's own parse of this project for a PostgreSQL target building into `schemas`."""
+    from dbt.cli.main import dbtRunner
+
+    for name, value in {"SDRUN_TARGET": target, **schemas.dbt_env(), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+                        "DO_NOT_TRACK": "1", "DBT_VERSION_CHECK": "false", "PGDATABASE": "servicedesk"}.items():
+        monkeypatch.setenv(name, value)
+    res = dbtRunner().invoke(["parse", "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROFILES_DIR),
+                              "--target-path", str(tmp / target), "--log-path", str(tmp / target),
+                              "--no-partial-parse", "--vars", json.dumps(schemas.dbt_vars()), "--quiet"])
+    assert res.success, res.exception
+    return res.result
+
+
+def _built(manifest: Any) -> dict[str, dict[str, Any]]:
+    """What a build reads of each node, source and unit test (all but when and where it was parsed)."""
+    volatile = {"created_at", "root_path", "build_path", "compiled_path", "original_file_path", "path"}
+    return {uid: {k: v for k, v in node.to_dict().items() if k not in volatile}
+            for uid, node in (*manifest.nodes.items(), *manifest.sources.items(), *manifest.unit_tests.items())}
+
+
+def test_the_canarys_manifest_copied_from_prods_parse_is_its_own_parse(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    prod, canary = SchemaSet.building(), SchemaSet.canary()
+    parsed_prod = _parse("prod", prod, tmp_path, monkeypatch)
+    parsed_canary = _parse("canary", canary, tmp_path, monkeypatch)
+    derived = derive_manifest(parsed_prod, dict(zip(prod.all(), canary.all(), strict=True)))
+    assert derived is not None
+    ours, dbts = _built(derived), _built(parsed_canary)
+    assert ours.keys() == dbts.keys() and len(ours) > 100
+    assert {uid for uid in ours if ours[uid] != dbts[uid]} == set()
+    assert derived.flat_graph["nodes"]["model.servicedesk.tickets"]["schema"] == canary.marts
+    assert _built(parsed_prod)["model.servicedesk.tickets"]["schema"] == prod.marts  # the parse is not moved
+    # a schema the map does not name: no copy (the canary parses), never a node left in prod's schemas
+    assert derive_manifest(parsed_prod, {prod.staging: canary.staging, prod.raw: canary.raw}) is None

@@ -178,6 +178,11 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
         results = json.loads((run_dir / name).read_text())["results"]
         return sorted(r["unique_id"] for r in results if r["unique_id"].startswith("unit_test."))
     assert len(unit_tests("run_results.canary.json")) >= 8 and unit_tests("run_results.json") == []
+    # the canary builds in its own schemas (its manifest is prod's parse, moved: build/dbt_worker.py)
+    for name, schema in (("run_results.canary.json", "servicedesk_canary"), ("run_results.json", "servicedesk_next")):
+        relations = [r["relation_name"] for r in json.loads((run_dir / name).read_text())["results"]
+                     if r["unique_id"].startswith("model.")]
+        assert relations and all(f'"{schema}' in rel for rel in relations), (name, relations)
     assert report["steps"]["build"]["unit_tests_from"] == "run_results.canary.json"
     assert report["tests"]["total"] == report["canary"]["tests"]["total"]
     assert report["tests"]["passed"] + report["tests"]["warned"] == report["tests"]["total"]

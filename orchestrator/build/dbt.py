@@ -171,13 +171,16 @@ class DbtWorker:
         return self.proc
 
     def run(self, cmd: list[str], *, env: dict[str, str], cwd: Path, key: str,
-            on_output: Callable[[str], None]) -> int:
+            on_output: Callable[[str], None], derive: dict[str, Any] | None = None) -> int:
         """One dbt command; its exit code as the dbt CLI's. Interrupted (Ctrl-C, SIGTERM, a failing
         callback), the worker is stopped within seconds and the next command starts a new one."""
         proc = self._start()
         assert proc.stdin is not None and proc.stdout is not None
         try:
-            proc.stdin.write(json.dumps({"args": cmd, "env": env, "cwd": str(cwd), "key": key}) + "\n")
+            command: dict[str, Any] = {"args": cmd, "env": env, "cwd": str(cwd), "key": key}
+            if derive is not None:
+                command["derive"] = derive
+            proc.stdin.write(json.dumps(command) + "\n")
             proc.stdin.flush()
             for line in proc.stdout:
                 if line.startswith('{"' + WORKER_DONE):
@@ -230,6 +233,22 @@ def start_worker() -> None:
         _session._start()
 
 
+@dataclass(frozen=True)
+class DeriveFrom:
+    """Another target's parse that a `parse` may copy instead (run_dbt): that target's name, dbt
+    environment and vars, and each of its schemas with this target's counterpart."""
+
+    target: str
+    env: dict[str, str]
+    vars: dict[str, Any]
+    schemas: dict[str, str]
+
+
+def _manifest_key(project_dir: Path, env: dict[str, str] | None, vars: dict[str, Any] | None) -> str:
+    """What a parsed manifest depends on: the dbt session keeps it under this key."""
+    return json.dumps([str(project_dir), str(PROFILES_DIR), env or {}, vars or {}], sort_keys=True)
+
+
 def run_dbt(
     args: list[str],
     *,
@@ -240,6 +259,7 @@ def run_dbt(
     on_line: Any = None,
     on_event: Any = None,
     project_dir: Path | None = None,
+    derive_from: DeriveFrom | None = None,
 ) -> DbtResult:
     """Run `dbt <args>` from the project directory; returns the parsed run_results.
 
@@ -249,6 +269,10 @@ def run_dbt(
     dbt runs with `--log-format json`: each console event is parsed; `dbt.log` gets its readable
     line, `on_line(message)` its text and `on_event(event)` the whole structured event (dbt's
     `info` and `data`). `project_dir` defaults to this project.
+
+    `derive_from` (a `parse` in a dbt session only): the manifest is the one the session parsed for
+    that other target, moved into this target's schemas (build/dbt_worker.py `derive_manifest`),
+    when that parse was made and the move is possible; else dbt parses.
     """
     project_dir = project_dir or PROJECT_DIR
     target_path = work_dir / "target"
@@ -289,9 +313,11 @@ def run_dbt(
                 on_event(event)
 
         if _session is not None:
-            key = json.dumps([str(project_dir), str(PROFILES_DIR), env or {}, vars or {}], sort_keys=True)
-            returncode = _session.run(cmd, env={**DBT_ENV, **(env or {})}, cwd=project_dir, key=key,
-                                      on_output=on_output)
+            derive = None if derive_from is None else {
+                "from": _manifest_key(project_dir, derive_from.env, derive_from.vars),
+                "schemas": derive_from.schemas, "target": derive_from.target}
+            returncode = _session.run(cmd, env={**DBT_ENV, **(env or {})}, cwd=project_dir,
+                                      key=_manifest_key(project_dir, env, vars), on_output=on_output, derive=derive)
         else:
             returncode = _run_process(cmd, env={**os.environ, **DBT_ENV, **(env or {})}, cwd=project_dir,
                                       on_output=on_output)

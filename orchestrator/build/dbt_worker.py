@@ -119,6 +119,37 @@ def _reuse_connections() -> None:
     PostgresConnectionManager.release = release  # type: ignore[method-assign]
 
 
+def derive_manifest(manifest: Any, schemas: dict[str, str]) -> Any | None:
+    """A copy of a parsed `manifest` built into other schemas: `schemas` maps each schema sdrun named
+    for the parsed target to its counterpart (marts, staging, raw); a schema dbt derives from one of
+    them (`<marts>_dbt_test__audit`) moves with it. Nothing else in a parse depends on them (prod's
+    canary stage: the two targets differ in their schemas only, and the canary builds what prod
+    parsed, `target.name` included). None, and a parse of its own, when a node, source or unit test
+    is in a schema the map does not name, or its relation is not written `"db"."schema"."name"`."""
+    olds = sorted(schemas, key=len, reverse=True)
+
+    def moved(schema: str) -> str | None:
+        if schema in schemas:
+            return schemas[schema]
+        prefix = next((old for old in olds if schema.startswith(old + "_")), None)
+        return None if prefix is None else schemas[prefix] + schema[len(prefix):]
+
+    copy = manifest.deepcopy()
+    for node in (*copy.nodes.values(), *copy.sources.values(), *copy.unit_tests.values()):
+        new = moved(node.schema)
+        if new is None:
+            return None
+        relation = getattr(node, "relation_name", None)
+        if relation is not None:
+            written = f'"{node.database}"."{node.schema}".'
+            if not relation.startswith(written):
+                return None
+            node.relation_name = f'"{node.database}"."{new}".' + relation[len(written):]
+        node.schema = new
+    copy.build_flat_graph()  # the `graph` context variable, with the new schemas
+    return copy
+
+
 def main() -> int:
     from dbt.cli.main import dbtRunner
     from dbt.contracts.graph.manifest import Manifest
@@ -137,6 +168,16 @@ def main() -> int:
         os.chdir(cmd["cwd"])
         args: list[str] = cmd["args"]
         key = cmd.get("key")
+        derive = cmd.get("derive")  # a parse that copies another key's manifest into other schemas
+        if derive and key and args[0] == "parse" and derive["from"] in manifests:
+            derived = derive_manifest(manifests[derive["from"]], derive["schemas"])
+            if derived is not None:
+                manifests[key] = derived
+                sys.stdout.write(f"the manifest copied from the parse of {derive['target']}, into schemas "
+                                 + ", ".join(sorted(set(derive["schemas"].values()))) + "\n")
+                sys.stdout.write(json.dumps({DONE: {"returncode": 0}}) + "\n")
+                sys.stdout.flush()
+                continue
         manifest = manifests.pop(key, None) if key else None  # a build may change what it was given
         try:
             res = dbtRunner(manifest=manifest).invoke(args)

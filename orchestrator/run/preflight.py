@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.build.dbt import run_dbt, start_worker
+from orchestrator.build.dbt import DeriveFrom, run_dbt, start_worker
 from orchestrator.build.gate import parse_cache
 from orchestrator.core import health
 from orchestrator.core.errors import EnvironmentProblem, SdrunError, SourceError
@@ -268,10 +268,19 @@ def _parse_cache_for(settings: Settings, target_name: str) -> Path | None:
 
 
 def dbt_parse_check(
-    target_name: str, settings: Settings, dbt_vars: dict[str, Any] | None = None, project_dir: Path | None = None
+    target_name: str, settings: Settings, dbt_vars: dict[str, Any] | None = None, project_dir: Path | None = None,
+    like: str | None = None,
 ) -> Check:
+    """`like`: a target this run's dbt process parsed already; its manifest, moved into this target's
+    schemas, stands for this parse when it can (build/dbt.py `DeriveFrom`)."""
     env, target_vars = _build_settings(target_name, settings)
     own_project = project_dir is None or Path(project_dir).resolve() == PROJECT_DIR
+    derive_from = None
+    if like is not None and own_project:
+        like_env, like_vars = _build_settings(like, settings)
+        schemas = dict(zip(get_target(like, settings).schemas.all(), get_target(target_name, settings).schemas.all(),
+                           strict=True))
+        derive_from = DeriveFrom(like, like_env, {**(dbt_vars or {}), **like_vars}, schemas)
     errors: list[str] = []
 
     def on_event(event: dict[str, Any]) -> None:
@@ -287,6 +296,7 @@ def dbt_parse_check(
             project_dir=project_dir,
             parse_cache=_parse_cache_for(settings, target_name) if own_project else None,
             on_event=on_event,
+            derive_from=derive_from,
         )
         if result.returncode != 0 and not errors:
             errors = (Path(tmp) / "dbt.log").read_text(encoding="utf-8").strip().splitlines()[-3:]
@@ -301,9 +311,11 @@ class BackgroundParse:
     (build/dbt.py `dbt_session`) while this process backs up, checks and profiles the source, and
     `check()` waits for it. Nothing else may use the dbt process until then.
 
-    `then`: other targets this run builds (prod's canary stage), parsed next on the same thread when
-    the check passed, so that their builds find their manifest ready too. Their outcome is not a
-    check: a target that does not parse fails its own build, as it would without this."""
+    `then`: other targets this run builds (prod's canary stage), made next on the same thread when
+    the check passed, so that their builds find their manifest ready too: a copy of this parse moved
+    into their schemas (a full parse of this project takes about 2 CPU-seconds, beside the profile),
+    or a parse of their own. Their outcome is not a check: a target that does not parse fails its own
+    build, as it would without this."""
 
     def __init__(self, target_name: str, settings: Settings, dbt_vars: dict[str, Any] | None,
                  then: tuple[str, ...] = ()) -> None:
@@ -315,7 +327,7 @@ class BackgroundParse:
             got.seconds = round(time.perf_counter() - self.started, 3)
             for other in then if got.status == PASS else ():
                 try:
-                    dbt_parse_check(other, settings, dbt_vars)
+                    dbt_parse_check(other, settings, dbt_vars, like=target_name)
                 except Exception:  # noqa: BLE001  (its build parses again, and says what is wrong)
                     break
             return got
