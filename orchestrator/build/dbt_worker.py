@@ -194,4 +194,9 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    code = main()
+    # Each command closed its connections (dbt's cleanup) and its database files (_release_files), and
+    # the logs are written line by line: nothing is left for the interpreter's teardown, which with dbt
+    # loaded took about 0.4 s that every run waited for at its end.
+    sys.stdout.flush()
+    os._exit(code)
