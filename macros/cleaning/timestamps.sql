@@ -73,9 +73,9 @@
              when {{ text }} like '%:%' then ' 24h' else ' date' end)
 {%- endmacro %}
 
-{#- Whether a text ends in AM or PM, any case: upper() of its last two characters, only for a text whose
-    last character is an m (a LIKE that reads bytes; upper() of the whole value, or of right(), counts
-    characters and copies the text: the ISO values never got here for nothing). -#}
+{#- Whether a text ends in AM or PM, in any case. upper() of the last two characters runs only for a
+    text whose last character is an m or M: LIKE reads bytes, while right() and upper() count the
+    characters of the value and copy it, and most values (ISO ones) end in a digit. -#}
 {% macro ends_in_am_pm(t) -%}
     (({{ t }} like '%M' or {{ t }} like '%m') and upper(right({{ t }}, 2)) in ('AM', 'PM'))
 {%- endmacro %}
@@ -107,9 +107,9 @@
         {#- a cheap test of the sign's position first: ISO values never reach a regex here; the
             strict ISO times (no fraction) not even the tests of the end, by two LIKEs of their
             shape (scale 10, stg_servicedesk__comments alone, psql, three interleaved runs: median
-            7.2 → 6.3 s, the same rows). The shape's digits need no test here: of the zones only a
-            final Z fits those positions, after a minute or second of one digit, and such a value is
-            unparseable with or without it (iso_test's translate() again cost 0.4 µs a value) -#}
+            7.2 → 6.3 s, the same rows). The shape's digits need no test here (a second translate()
+            cost 0.4 µs a value): of the zones only a final Z fits those positions, after a minute or
+            a second of one digit, and such a value is unparseable with or without its Z -#}
         case
             when {{ t }} not like '%:%' then ''
             when {{ t }} like '____-__-__ __:__' or {{ t }} like '____-__-__ __:__:__' then ''

@@ -15,8 +15,8 @@ comments as (
 ),
 
 -- the admitted timesheet rows (those of the timesheets mart), read from the view and not from the
--- mart: this model then waits for neither the timesheets mart nor its tests, which had been the
--- build's critical path (scale 10: the mart and its tests ran 6.8 s before this model could start)
+-- mart: this model then waits for neither the timesheets mart nor its tests (at scale 10 they ran
+-- 6.8 s before it could start)
 timesheets as (
     select * from {{ ref('int_servicedesk__timesheets_checked') }}
     where exclusion_reason is null
