@@ -39,6 +39,7 @@ from orchestrator.core.settings import PROJECT_DIR, Settings, duckdb_memory_limi
 from orchestrator.source.contract import check_sqlite_file, connect_readonly, inspect_schema
 from orchestrator.targets import check_name, engine, get_target
 from orchestrator.targets.postgres import pg_tool
+from orchestrator.targets.schemas import SchemaSet
 
 PASS, WARN, FAIL = "PASS", "WARN", "FAIL"
 
@@ -250,11 +251,12 @@ def extensions_check(target_name: str, source: Path) -> Check:
     return Check("duckdb.extensions", PASS, f"present offline (duckdb {duckdb.__version__}): {', '.join(ok)}")
 
 
-def _build_settings(target_name: str, settings: Settings) -> tuple[dict[str, str], dict[str, Any]]:
+def _build_settings(target_name: str, settings: Settings, dbt_vars: dict[str, Any] | None
+                    ) -> tuple[dict[str, str], dict[str, Any], SchemaSet]:
     """The environment and vars of the dbt build this preflight precedes (same profile, same vars:
-    dbt keeps the partial parse only when both are unchanged)."""
+    dbt keeps the partial parse only when both are unchanged), and the schemas it builds into."""
     target = get_target(target_name, settings)
-    return target.dbt_env(), target.dbt_vars()
+    return target.dbt_env(), {**(dbt_vars or {}), **target.dbt_vars()}, target.schemas
 
 
 def _parse_cache_for(settings: Settings, target_name: str) -> Path | None:
@@ -273,14 +275,12 @@ def dbt_parse_check(
 ) -> Check:
     """`like`: a target this run's dbt process parsed already; its manifest, moved into this target's
     schemas, stands for this parse when it can (build/dbt.py `DeriveFrom`)."""
-    env, target_vars = _build_settings(target_name, settings)
+    env, build_vars, schemas = _build_settings(target_name, settings, dbt_vars)
     own_project = project_dir is None or Path(project_dir).resolve() == PROJECT_DIR
     derive_from = None
     if like is not None and own_project:
-        like_env, like_vars = _build_settings(like, settings)
-        schemas = dict(zip(get_target(like, settings).schemas.all(), get_target(target_name, settings).schemas.all(),
-                           strict=True))
-        derive_from = DeriveFrom(like, like_env, {**(dbt_vars or {}), **like_vars}, schemas)
+        like_env, like_vars, like_schemas = _build_settings(like, settings, dbt_vars)
+        derive_from = DeriveFrom(like, like_env, like_vars, dict(zip(like_schemas.all(), schemas.all(), strict=True)))
     errors: list[str] = []
 
     def on_event(event: dict[str, Any]) -> None:
@@ -292,7 +292,7 @@ def dbt_parse_check(
             ["parse"],
             work_dir=Path(tmp),
             env=env,
-            vars={**(dbt_vars or {}), **target_vars} or None,
+            vars=build_vars or None,
             project_dir=project_dir,
             parse_cache=_parse_cache_for(settings, target_name) if own_project else None,
             on_event=on_event,
