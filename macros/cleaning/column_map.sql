@@ -93,7 +93,8 @@
 
 {#- Step 1 of every staging model: each column trimmed, NULL when missing (nullify), under its clean
     name; then each value as exported, raw__<clean>, which the steps carry to the final CTE for
-    may_have_changed (macros/cleaning/value_changes.sql), never into the model's output. -#}
+    may_have_changed (macros/cleaning/value_changes.sql); a model outputs only those of the key and
+    reference columns, which the quarantine reports for an excluded row (marts/quarantine.sql). -#}
 {% macro trimmed_columns(table) -%}
     {%- for col in column_map(table) %}
         {{ nullify(adapter.quote(col.raw)) }} as {{ col.clean }},

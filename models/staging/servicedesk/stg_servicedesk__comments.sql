@@ -82,7 +82,11 @@ final as (
         body,
         is_customer_visible,
         {{- checked_columns('comments') }},
-        {{ may_have_changed('comments') }} as may_have_changed
+        {{ may_have_changed('comments') }} as may_have_changed,
+        -- the key and the ticket reference as exported, for the quarantine (marts/quarantine.sql) of a
+        -- row excluded on one of them
+        raw__comment_id,
+        raw__ticket_id
     from parsed
 )
 

@@ -122,7 +122,9 @@ final as (
         parsed.status is null or status_map.status_group is not null as is_status_mapped,
         parsed.priority is null or priority_map.priority is not null as is_priority_mapped,
         {{- checked_columns('tickets', 'parsed') }},
-        {{ may_have_changed('tickets', 'parsed') }} as may_have_changed
+        {{ may_have_changed('tickets', 'parsed') }} as may_have_changed,
+        -- the key as exported, for the quarantine (marts/quarantine.sql) of a row excluded on it
+        parsed.raw__ticket_id
     from parsed
     left join status_spellings
         on lower(parsed.status) = status_spellings.status_key and status_spellings.spelling_rank = 1

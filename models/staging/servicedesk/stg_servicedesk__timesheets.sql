@@ -87,7 +87,10 @@ final as (
         user_name,
         category,
         {{- checked_columns('timesheets') }},
-        {{ may_have_changed('timesheets') }} as may_have_changed
+        {{ may_have_changed('timesheets') }} as may_have_changed,
+        -- the ticket reference as exported, for the quarantine (marts/quarantine.sql) of a row excluded
+        -- on it
+        raw__ticket_id
     from parsed
 )
 
