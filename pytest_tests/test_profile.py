@@ -265,6 +265,17 @@ def test_every_format_counted_with_examples_on_a_crafted_column(tmp_path: Path) 
     assert (c["min"], c["max"]) == ("2024-01-01 00:00:00", "2024-12-25 14:59:00")
 
 
+def test_unparseable_examples_are_the_same_for_the_same_export(tmp_path: Path) -> None:
+    """One unparseable value per shape, the first three in sort order: the groups come out of DuckDB in
+    no fixed order, and before the examples changed from one profile of an export to the next."""
+    bad = ["31/02/2024 10:00:00", "2024-13-45", "00/00/0000 0:00", "2024-06-31 09:00:00", "32.13.2024"]
+    values = ["2024-03-04 10:11:12"] * 200 + [v for v in bad for _ in range(3)]
+    path = make_db(tmp_path / "f.db", {"t": ([("when", "TEXT")], [(v,) for v in values])})
+    shown = {tuple(column(profile_source(path, sentinels=SENTINELS), "t", "when")["dates"]["unparseable_examples"])
+             for _ in range(5)}  # fmt: skip
+    assert shown == {("00/00/0000 0:00", "2024-06-31 09:00:00", "2024-13-45")}
+
+
 def test_day_month_verdicts(tmp_path: Path) -> None:
     rows = [
         ("25/01/2024", "01/25/2024", "01/02/2024", "25/01/2024", "2024-01-25"),

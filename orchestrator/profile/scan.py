@@ -364,7 +364,9 @@ def _dates(groups: list[dict[str, Any]], present: int, orders: dict[str, dict[st
     mins = [g["_min"] for g in groups if g["_min"] is not None]
     maxs = [g["_max"] for g in groups if g["_max"] is not None]
     formats = build_formats(groups)
-    bad = [e for e in dict.fromkeys(g["bad_ex"] for g in groups) if e is not None]
+    # one unparseable value per shape, in their sort order: the groups come in no particular order, and
+    # the same export must show the same examples
+    bad = sorted({g["bad_ex"] for g in groups if g["bad_ex"] is not None})
     return {
         "is_date_column": True,
         "formats": [{k: f[k] for k in ("format", "strptime", "count", "examples", "has_time")} for f in formats],
