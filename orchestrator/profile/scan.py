@@ -134,17 +134,16 @@ def profile_source(
         try:
             attach_source(con, path)
             con.execute("SET sqlite_all_varchar = true")
-
-            def one(t: TableInfo) -> dict[str, Any]:
-                return {
+            table_profiles = [
+                {
                     "name": t.name,
                     "row_count": counts[t.name],
                     "key": _key_check(con, t, sents),
                     "references": [_reference_check(con, t, r, sents) for r in t.references],
                     "scans": _profile_table(con, t, counts[t.name], sents),
                 }
-
-            table_profiles = [one(t) for t in tables]
+                for t in tables
+            ]
         except duckdb.Error as exc:
             raise SourceError(f"{path}: could not be read ({str(exc).splitlines()[0]})") from exc
         finally:
