@@ -3,11 +3,11 @@
     that every engine reads each value once and the SQL stays small (each CTE ends in
     computed_once(), macros/engine.sql, so that PostgreSQL does not inline one step into the next):
 
-    1. timestamp_shape(col), in the CTE that joins date_order_join(col, raw_col): whether the value
-       is in the common strict ISO form (col__iso, iso_test: a digit mask, no regex), the zone suffix of
-       the value (col__zone), its AM/PM marker (col__ampm) and the day/month order that the profile
-       decided for the value's shape (col__day_first; see "Day and month" below); then, in a CTE of
-       its own, timestamp_body(col): the value without those suffixes (col__body).
+    1. timestamp_shape(col): whether the value is in the common strict ISO form (col__iso, iso_test:
+       a digit mask, no regex), the zone suffix of the value (col__zone) and its AM/PM marker
+       (col__ampm); then, in a CTE of its own that joins date_order_join(col, raw_col),
+       timestamp_body(col): the value without those suffixes (col__body), and the day/month order
+       that the profile decided for the value's shape (col__day_first; see "Day and month" below).
     2. timestamp_canon(col) recognises the form of the (trimmed, non-missing) value and rewrites it
        as 'form|year|month|day|hour|minute|second|fraction|zone|ampm', or NULL when no form fits
        (an ISO value is just 'iso': it needs no rewriting).
@@ -80,12 +80,17 @@
     (({{ t }} like '%M' or {{ t }} like '%m') and upper(right({{ t }}, 2)) in ('AM', 'PM'))
 {%- endmacro %}
 
-{#- The profile's decision for column `raw_col` (as exported), joined per row on the value's shape.
-    The model defines the CTE `date_orders` (the source table, filtered to its own table). -#}
-{% macro date_order_join(col, raw_col, relation='trimmed') -%}
+{#- The profile's decision for column `raw_col` (as exported), joined per row on the value's shape,
+    in the CTE after timestamp_shape(col). The model defines the CTE `date_orders` (the source table,
+    filtered to its own table). Only a value that is not in the strict ISO form gets a shape (NULL
+    joins nothing): the order matters only to a day/month/year value, and the shape costs several text
+    tests per value. Scale 10, each model alone in psql, three interleaved runs, medians: timesheets
+    7.41 → 6.94 s, comments 6.01 → 5.81 s, tickets 2.23 → 1.90 s; the same rows. -#}
+{% macro date_order_join(col, raw_col, relation='shaped') -%}
     left join date_orders as {{ col }}__order
         on {{ col }}__order.column_name = '{{ raw_col }}'
-        and {{ col }}__order.shape = {{ date_order_shape(relation ~ '.' ~ col) }}
+        and {{ col }}__order.shape
+            = case when not {{ relation }}.{{ col }}__iso then {{ date_order_shape(relation ~ '.' ~ col) }} end
 {%- endmacro %}
 
 {#- Whether a (trimmed) value is in the strict ISO form (form 'iso', iso_strict): by its digit mask, one
@@ -100,7 +105,7 @@
     end
 {%- endmacro %}
 
-{# Step 1: col__iso (iso_test), col__zone (the zone suffix as written, '' when none), col__ampm ('A', 'P' or ''), col__day_first. #}
+{# Step 1: col__iso (iso_test), col__zone (the zone suffix as written, '' when none), col__ampm ('A', 'P' or ''). #}
 {% macro timestamp_shape(col, relation='trimmed') -%}
     {%- set t = relation ~ '.' ~ col -%}
     {%- set zone -%}
@@ -127,24 +132,26 @@
     {%- endset -%}
     {{ iso_test(t) }} as {{ col }}__iso,
     {{ zone }} as {{ col }}__zone,
-    case when {{ ends_in_am_pm(t) }} then upper(left(right({{ t }}, 2), 1)) else '' end as {{ col }}__ampm,
-    coalesce({{ col }}__order.day_first, {{ 'true' if var('day_first') else 'false' }}) as {{ col }}__day_first
+    case when {{ ends_in_am_pm(t) }} then upper(left(right({{ t }}, 2), 1)) else '' end as {{ col }}__ampm
 {%- endmacro %}
 
-{#- Step 1b: col__body, the value without its zone and AM/PM suffixes and a leading weekday, ', ' as ' '. -#}
-{% macro timestamp_body(col) -%}
-    {%- set suffix = "length(" ~ col ~ "__zone) + case when " ~ col ~ "__ampm <> '' then 2 else 0 end" -%}
-    {%- set body = "replace(rtrim(left(" ~ col ~ ", length(" ~ col ~ ") - (" ~ suffix ~ "))), ', ', ' ')" -%}
+{#- Step 1b: col__body, the value without its zone and AM/PM suffixes and a leading weekday, ', ' as ' ';
+    col__day_first, from date_order_join(col, raw_col) in the same CTE. -#}
+{% macro timestamp_body(col, relation='shaped') -%}
+    {%- set t = relation ~ '.' ~ col -%}
+    {%- set suffix = "length(" ~ t ~ "__zone) + case when " ~ t ~ "__ampm <> '' then 2 else 0 end" -%}
+    {%- set body = "replace(rtrim(left(" ~ t ~ ", length(" ~ t ~ ") - (" ~ suffix ~ "))), ', ', ' ')" -%}
     {%- set stripped -%}
         case
-            when {{ col }} is null then null
-            when {{ col }}__iso then {{ col }}
-            when {{ value_in('lower(left(' ~ col ~ ', 3))', ["'mon'", "'tue'", "'wed'", "'thu'", "'fri'", "'sat'", "'sun'"]) }}
+            when {{ t }} is null then null
+            when {{ t }}__iso then {{ t }}
+            when {{ value_in('lower(left(' ~ t ~ ', 3))', ["'mon'", "'tue'", "'wed'", "'thu'", "'fri'", "'sat'", "'sun'"]) }}
                 then ltrim(substr({{ body }}, position(' ' in {{ body }})))
             else {{ body }}
         end
     {%- endset -%}
-    {{ stripped }} as {{ col }}__body
+    {{ stripped }} as {{ col }}__body,
+    coalesce({{ col }}__order.day_first, {{ 'true' if var('day_first') else 'false' }}) as {{ col }}__day_first
 {%- endmacro %}
 
 {% macro timestamp_canon(col) -%}

@@ -28,19 +28,19 @@ shaped as (
         {{ timestamp_shape(col) }}
         {%- endfor %}
     from trimmed
-    {%- for col in timestamps %}
-    {{ date_order_join(col, raw_column('comments', col)) }}
-    {%- endfor %}
     {{ computed_once() }}
 ),
 
 stripped as (
     select
-        *
+        shaped.*
         {%- for col in timestamps %},
         {{ timestamp_body(col) }}
         {%- endfor %}
     from shaped
+    {%- for col in timestamps %}
+    {{ date_order_join(col, raw_column('comments', col)) }}
+    {%- endfor %}
     {{ computed_once() }}
 ),
 
