@@ -307,6 +307,9 @@ def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(
     assert found[0] == expected
 
 
+NO_PARALLEL = " -c max_parallel_workers_per_gather=0"  # the full build's dbt sessions (build_options)
+
+
 def test_sdruns_own_sessions_run_without_jit(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
     """sdrun's connections (the canary's sample copy, verify, the dashboards' checks) and dbt's turn
     PostgreSQL's JIT off, and keep what the user put in PGOPTIONS."""
@@ -318,7 +321,39 @@ def test_sdruns_own_sessions_run_without_jit(env: dict[str, str], monkeypatch: p
     with connection() as con, con.cursor() as cur:
         cur.execute("select current_setting('jit'), current_setting('work_mem')")
         assert cur.fetchone() == ("off", "7MB")
-    assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c work_mem=7MB -c jit=off"
+    assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c work_mem=7MB -c jit=off" + NO_PARALLEL
+
+
+def test_the_full_builds_dbt_sessions_plan_no_parallel_workers(env: dict[str, str],
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The full build's parallelism is dbt's threads: its dbt sessions plan no parallel workers
+    (build_options). The canary's dbt sessions and sdrun's own keep the server's setting, and a
+    setting in PGOPTIONS is the user's."""
+    from orchestrator.targets import postgres
+    from orchestrator.targets.postgres import PostgresTarget, connection
+    from orchestrator.targets.schemas import SchemaSet
+
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("PGOPTIONS", raising=False)
+    postgres._session_work_mem_below.cache_clear()
+    query = "select current_setting('max_parallel_workers_per_gather')"
+    with connection() as con, con.cursor() as cur:
+        cur.execute(query)
+        (server,) = cur.fetchone()
+    assert server != "0"  # the private cluster keeps PostgreSQL's default, 2
+    canary = PostgresTarget("canary", SchemaSet.canary(), sample=True)
+    for target, expected in ((PostgresTarget("prod"), "0"), (canary, server)):
+        con = psycopg2.connect("", options=target.dbt_env()["PGOPTIONS"])
+        try:
+            with con.cursor() as cur:
+                cur.execute(query)
+                assert cur.fetchone() == (expected,), target.name
+        finally:
+            con.close()
+    monkeypatch.setenv("PGOPTIONS", "-c max_parallel_workers_per_gather=1")
+    theirs = "-c max_parallel_workers_per_gather=1"
+    assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == f"{theirs} -c jit=off -c work_mem=64MB"
 
 
 def test_sdruns_sessions_get_work_mem_of_at_least_64mb(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -334,12 +369,13 @@ def test_sdruns_sessions_get_work_mem_of_at_least_64mb(env: dict[str, str], monk
     with connection() as con, con.cursor() as cur:
         cur.execute("select current_setting('jit'), current_setting('work_mem')")
         assert cur.fetchone() == ("off", "64MB")
-    assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c jit=off -c work_mem=64MB"
+    assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c jit=off -c work_mem=64MB" + NO_PARALLEL
     monkeypatch.setenv("PGOPTIONS", "-c maintenance_work_mem=128MB")  # not the user's work_mem
-    assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c maintenance_work_mem=128MB -c jit=off -c work_mem=64MB"
+    expected = "-c maintenance_work_mem=128MB -c jit=off -c work_mem=64MB" + NO_PARALLEL
+    assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == expected
     for theirs in ("-c work_mem=8MB", "-cwork_mem=8MB", "--work_mem=8MB"):
         monkeypatch.setenv("PGOPTIONS", theirs)
-        assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == f"{theirs} -c jit=off"
+        assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == f"{theirs} -c jit=off{NO_PARALLEL}"
     monkeypatch.delenv("PGOPTIONS")
 
     database = psycopg2.sql.Identifier(env["PGDATABASE"])
@@ -352,7 +388,7 @@ def test_sdruns_sessions_get_work_mem_of_at_least_64mb(env: dict[str, str], monk
         with connection() as con, con.cursor() as cur:
             cur.execute("select current_setting('work_mem')")
             assert cur.fetchone() == ("200MB",)
-        assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c jit=off"
+        assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == "-c jit=off" + NO_PARALLEL
     finally:
         with admin.cursor() as cur:
             cur.execute(psycopg2.sql.SQL("alter database {} reset work_mem").format(database))
