@@ -351,8 +351,8 @@ def test_the_full_builds_dbt_sessions_plan_no_parallel_workers(env: dict[str, st
                 assert cur.fetchone() == (expected,), target.name
         finally:
             con.close()
-    monkeypatch.setenv("PGOPTIONS", "-c max_parallel_workers_per_gather=1")
     theirs = "-c max_parallel_workers_per_gather=1"
+    monkeypatch.setenv("PGOPTIONS", theirs)
     assert PostgresTarget("prod").dbt_env()["PGOPTIONS"] == f"{theirs} -c jit=off -c work_mem=64MB"
 
 
