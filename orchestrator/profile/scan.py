@@ -133,7 +133,6 @@ def profile_source(
         con = _duckdb(limit, tmp)
         try:
             attach_source(con, path)
-            con.execute("SET sqlite_all_varchar = true")
             table_profiles = [
                 {
                     "name": t.name,
