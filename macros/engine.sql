@@ -131,7 +131,8 @@
     Planner statistics for a table just built (a model's post-hook). PostgreSQL: ANALYZE, since
     autovacuum looks at a new table only later, and the gates' tests, the deploy's comparison and
     the dashboards read the marts at once; without statistics it can choose a nested loop where a
-    hash join takes milliseconds. DuckDB keeps its statistics as it writes: nothing.
+    hash join takes milliseconds. A view has no statistics of its own: nothing. DuckDB keeps its
+    statistics as it writes: nothing.
 #}
 {% macro analyze_table(relation) -%}
     {{ return(adapter.dispatch('analyze_table', 'servicedesk')(relation)) }}
@@ -139,7 +140,7 @@
 {% macro default__analyze_table(relation) -%}
 {%- endmacro %}
 {% macro postgres__analyze_table(relation) -%}
-    analyze {{ relation }}
+    {%- if config.get('materialized') != 'view' %}analyze {{ relation }}{% endif -%}
 {%- endmacro %}
 
 {#
