@@ -711,7 +711,30 @@ def row_text(r: dict[str, Any]) -> str:
 
 
 def _ok(results: list[dict[str, Any]], job: str) -> list[dict[str, Any]]:
-    return sorted((r for r in results if r["job"] == job and r["status"] == "ok"), key=lambda r: r["scale"])
+    return sorted((r for r in median_runs(results) if r["job"] == job and r["status"] == "ok"),
+                  key=lambda r: r["scale"])
+
+
+def median_runs(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One result per job and scale: with `--repeat`, of the runs that went well the one with the median
+    wall time (the lower of the two middle ones for an even count); the first run when none went well.
+    The figures, steps, panels and targets come from these; every run is listed in the job's table."""
+    groups: dict[tuple[str, float], list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault((r["job"], r["scale"]), []).append(r)
+    out = []
+    for runs in groups.values():
+        ok = sorted((r for r in runs if r["status"] == "ok" and r.get("wall_seconds") is not None),
+                    key=lambda r: r["wall_seconds"])
+        out.append(ok[(len(ok) - 1) // 2] if ok else runs[0])
+    return out
+
+
+def _spread(results: list[dict[str, Any]], job: str, scale: float) -> str:
+    """' (3 runs: 38.2-41.0 s)' when the job ran more than once at that scale, else ''."""
+    walls = sorted(r["wall_seconds"] for r in results
+                   if r["job"] == job and r["scale"] == scale and r["status"] == "ok" and r.get("wall_seconds"))
+    return f" ({len(walls)} runs: {walls[0]:.1f}-{walls[-1]:.1f} s)" if len(walls) > 1 else ""
 
 
 def linearity(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -738,7 +761,7 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             when = "" if job == "prod" else " (next quarter's run, prod-again)"
             name = (f"prod at scale {label(scale)} under {limit / 60:g} min" if limit >= 60 else
                     f"prod at scale {label(scale)} under {limit:g} s") + when
-            runs = [r for r in results if r["job"] == job and r["scale"] == scale]
+            runs = [r for r in median_runs(results) if r["job"] == job and r["scale"] == scale]
             if not runs:
                 if job == "prod":
                     out.append({"target": name, "verdict": "not measured", "detail": f"scale {label(scale)} not run"})
@@ -747,18 +770,21 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             else:
                 wall = runs[0]["wall_seconds"]
                 out.append({"target": name, "verdict": "met" if wall < limit else "missed",
-                            "detail": f"{wall:.1f} s"})
+                            "detail": f"{wall:.1f} s" + _spread(results, job, scale)})
     for scale, (reference, ratio) in PROD_RATIO_TARGETS.items():
         name = f"prod at scale {label(scale)} at most {ratio:g}x {reference} (wall time, same source)"
-        prod = [r for r in results if r["job"] == "prod" and r["scale"] == scale and r["status"] == "ok"]
-        ref = [r for r in results if r["job"] == reference and r["scale"] == scale and r["status"] == "ok"]
+        chosen = median_runs(results)
+        prod = [r for r in chosen if r["job"] == "prod" and r["scale"] == scale and r["status"] == "ok"]
+        ref = [r for r in chosen if r["job"] == reference and r["scale"] == scale and r["status"] == "ok"]
         if not prod or not ref:
             out.append({"target": name, "verdict": "not measured", "detail": "needs both jobs at that scale"})
             continue
         got = prod[0]["wall_seconds"] / ref[0]["wall_seconds"]
         out.append({"target": name, "verdict": "met" if got <= ratio else "missed",
-                    "detail": f"{prod[0]['wall_seconds']:.1f} s / {ref[0]['wall_seconds']:.1f} s = {got:.2f}"})
-    timed = [r for r in results if r["job"] == "prod" and r["scale"] == PANEL_TARGET_SCALE and r.get("panels")]
+                    "detail": f"{prod[0]['wall_seconds']:.1f} s / {ref[0]['wall_seconds']:.1f} s = {got:.2f}"
+                              + _medians(results, scale, reference)})
+    timed = [r for r in median_runs(results)
+             if r["job"] == "prod" and r["scale"] == PANEL_TARGET_SCALE and r.get("panels")]
     name = f"every dashboard panel's p95 under {panels.P95_TARGET_MS:g} ms at scale {label(PANEL_TARGET_SCALE)}"
     if timed:
         sm = panels.summary(timed[0]["panels"])
@@ -789,6 +815,14 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({"target": name, "verdict": "met" if trend <= LINEAR_TOLERANCE else "missed",
                     "detail": f"{per}; largest/smallest scale {trend:.2f}, max/min {entry['max_over_min']:.2f}"})
     return out
+
+
+def _medians(results: list[dict[str, Any]], scale: float, reference: str) -> str:
+    """How a ratio of medians was made, when either job ran more than once."""
+    prod, ref = _spread(results, "prod", scale), _spread(results, reference, scale)
+    if not prod and not ref:
+        return ""
+    return f", medians; prod{prod or ' (1 run)'}, {reference}{ref or ' (1 run)'}"
 
 
 def summary_text(data: dict[str, Any]) -> str:
@@ -842,7 +876,8 @@ def render_markdown(data: dict[str, Any], source_name: str = "") -> str:
         "Reproduce: `make bench` (scales 1, 2, 10 and 40; the first run generates the sources under "
         "`benchmarks/work/`, about 1 GB for scale 40), or a quick one: `.venv/bin/python benchmarks/run.py 1 2`. "
         "`--only profile,dev,prod,prod-again,pgloader,pgloader-text,pgloader-resume` chooses the jobs, "
-        "`--out` the results folder; "
+        "`--out` the results folder, `--repeat N` runs each scale's jobs N times, interleaved (the figures and the "
+        "targets then come from each job's median run; the job tables list every run); "
         "`.venv/bin/python benchmarks/run.py --markdown-from benchmarks/results/X.json` rewrites this page. "
         "pgloader comes from `bash scripts/ensure-pgloader.sh` (the benchmark runs it when pgloader is missing).",
         "",
@@ -881,14 +916,15 @@ def render_markdown(data: dict[str, Any], source_name: str = "") -> str:
         "## Results per job",
     ]
     for job in JOBS:
-        runs = sorted((r for r in results if r["job"] == job), key=lambda r: r["scale"])
+        runs = sorted((r for r in results if r["job"] == job), key=lambda r: (r["scale"], r.get("round", 1)))
         if not runs:
             continue
         out += ["", f"### {job}: {JOB_TITLES[job]}", ""]
         rows = []
         for r in runs:
             note = (main_steps(r) or "-") if r["status"] == "ok" else f"**{r['status']}**: {r.get('reason', '')}"
-            rows.append([label(r["scale"]), _num(r.get("rows")), _num(r.get("wall_seconds"), ".1f"),
+            rows.append([label(r["scale"]) + (f" (run {r['round']})" if r.get("rounds", 1) > 1 else ""),
+                         _num(r.get("rows")), _num(r.get("wall_seconds"), ".1f"),
                          _num(r.get("rows_per_second")), _num(r.get("seconds_per_million_rows"), ".1f"),
                          _num(r.get("peak_rss_mib_tree")), _num(r.get("peak_rss_mib_largest_process")),
                          _num((r.get("loadavg_before") or [None])[0], ".1f"), note])
@@ -924,7 +960,8 @@ def render_markdown(data: dict[str, Any], source_name: str = "") -> str:
 
 def _panels_section(results: list[dict[str, Any]]) -> list[str]:
     """Each dashboard panel's query on the version prod deployed (benchmarks/panels.py)."""
-    runs = sorted((r for r in results if r["job"] == "prod" and r.get("panels")), key=lambda r: r["scale"])
+    runs = sorted((r for r in median_runs(results) if r["job"] == "prod" and r.get("panels")),
+                  key=lambda r: r["scale"])
     if not runs:
         return []
     out = ["", "## Dashboard panels", "",
@@ -971,7 +1008,8 @@ def _steps_table(results: list[dict[str, Any]], job: str) -> list[str]:
 
 
 def _pgloader_section(results: list[dict[str, Any]]) -> list[str]:
-    runs = sorted((r for r in results if r.get("pgloader")), key=lambda r: (JOBS.index(r["job"]), r["scale"]))
+    runs = sorted((r for r in median_runs(results) if r.get("pgloader")),
+                  key=lambda r: (JOBS.index(r["job"]), r["scale"]))
     skipped = [r for r in results if r["job"].startswith("pgloader") and r["status"] == "skipped"]
     if not runs and not skipped:
         return []
@@ -1115,6 +1153,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--markdown-from", type=Path, help="only rewrite the markdown page from this results JSON")
     parser.add_argument("--timeout", type=float, default=3 * 3600, help="seconds before a job is killed (3 h)")
     parser.add_argument("--keep-work", action="store_true", help="keep each job's temporary folder")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="run the jobs of each scale this many times, interleaved; the figures and targets use "
+                             "each job's median run (1)")
     parser.add_argument("--resume-max-scale", type=float, default=2.0,
                         help="run pgloader-resume only up to this scale (it takes about 75 s per scale unit; 2)")
     args = parser.parse_args(argv)
@@ -1125,6 +1166,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     args.jobs = [j for j in JOBS if j in jobs]
     if any(s <= 0 for s in args.scales):
         parser.error("scales must be positive")
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
     args.scales = list(dict.fromkeys(args.scales)) or list(DEFAULT_SCALES)
     return args
 
@@ -1170,10 +1213,10 @@ def main(argv: Sequence[str]) -> int:
             src = data["sources"][label(scale)]
             ctx = Context(cluster=cluster, sdrun=sdrun, scale=scale, source=Path(src["path"]), source_rows=src["rows"],
                           timeout=args.timeout, keep_work=args.keep_work, keep_prod="prod-again" in args.jobs)
-            for job in args.jobs:
+            for round_, job in ((n, j) for n in range(1, args.repeat + 1) for j in args.jobs):  # interleaved
                 if job == "pgloader-resume" and scale > args.resume_max_scale:
                     continue  # rejecting bad rows one by one is slow; its findings are the same at every scale
-                result = run_job(job, ctx)
+                result = {**run_job(job, ctx), "round": round_, "rounds": args.repeat}
                 data["results"].append(result)
                 write_json(json_path, data)
                 print(row_text(result), flush=True)
