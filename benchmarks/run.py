@@ -765,8 +765,8 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if not runs:
                 if job == "prod":
                     out.append({"target": name, "verdict": "not measured", "detail": f"scale {label(scale)} not run"})
-            elif runs[0]["status"] != "ok":
-                out.append({"target": name, "verdict": "missed", "detail": f"the run {runs[0]['status']}"})
+            elif _not_ok(results, job, scale):
+                out.append({"target": name, "verdict": "missed", "detail": _not_ok(results, job, scale)})
             else:
                 wall = runs[0]["wall_seconds"]
                 out.append({"target": name, "verdict": "met" if wall < limit else "missed",
@@ -776,6 +776,9 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         chosen = median_runs(results)
         prod = [r for r in chosen if r["job"] == "prod" and r["scale"] == scale and r["status"] == "ok"]
         ref = [r for r in chosen if r["job"] == reference and r["scale"] == scale and r["status"] == "ok"]
+        if _not_ok(results, "prod", scale):
+            out.append({"target": name, "verdict": "missed", "detail": _not_ok(results, "prod", scale)})
+            continue
         if not prod or not ref:
             out.append({"target": name, "verdict": "not measured", "detail": "needs both jobs at that scale"})
             continue
@@ -815,6 +818,12 @@ def targets(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out.append({"target": name, "verdict": "met" if trend <= LINEAR_TOLERANCE else "missed",
                     "detail": f"{per}; largest/smallest scale {trend:.2f}, max/min {entry['max_over_min']:.2f}"})
     return out
+
+
+def _not_ok(results: list[dict[str, Any]], job: str, scale: float) -> str:
+    """'' when every run of the job at that scale went well, else what happened to the others."""
+    bad = [r["status"] for r in results if r["job"] == job and r["scale"] == scale and r["status"] != "ok"]
+    return f"runs that did not end ok: {', '.join(bad)}" if bad else ""
 
 
 def _medians(results: list[dict[str, Any]], scale: float, reference: str) -> str:
