@@ -12,7 +12,7 @@ import pytest
 from dbt.compilation import inject_ctes_into_sql
 from dbt.contracts.graph.nodes import InjectedCTE
 
-from orchestrator.build.dbt_worker import derive_manifest, inject_after_leading_with
+from orchestrator.build.dbt_worker import _compiled_once, derive_manifest, inject_after_leading_with
 from orchestrator.core.settings import PROFILES_DIR, PROJECT_DIR
 from orchestrator.targets.schemas import SchemaSet
 
@@ -102,3 +102,30 @@ def test_the_canarys_manifest_copied_from_prods_parse_is_its_own_parse(
     assert _built(parsed_prod)["model.servicedesk.tickets"]["schema"] == prod.marts  # the parse is not moved
     # a schema the map does not name: no copy (the canary parses), never a node left in prod's schemas
     assert derive_manifest(parsed_prod, {prod.staging: canary.staging, prod.raw: canary.raw}) is None
+
+
+def test_each_jinja_text_is_compiled_once_per_environment_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`_compiled_once`: a text dbt renders again gets the code compiled the first time, in an
+    environment built anew as dbt builds one for each render; the native environment (values as
+    Python objects) keeps code of its own; what renders is what dbt renders without the cache."""
+    from dbt.clients.jinja import get_rendered
+    from dbt_common.clients import jinja as dbt_jinja
+
+    text = "{% set n = 2 %}{{ [n, n + 1] }}"
+    plain = {native: get_rendered(text, {}, native=native) for native in (False, True)}
+    monkeypatch.setattr(dbt_jinja.MacroFuzzEnvironment, "compile", dbt_jinja.MacroFuzzEnvironment.compile)
+    _compiled_once()
+
+    def code(native: bool) -> Any:
+        return dbt_jinja.get_environment(native=native).compile(text)
+
+    assert code(False) is code(False)
+    assert code(True) is code(True)
+    assert code(False) is not code(True)
+    assert dbt_jinja.get_environment(capture_macros=True).compile(text) is code(False)
+    assert {native: get_rendered(text, {}, native=native) for native in (False, True)} == plain
+    assert plain == {False: "[2, 3]", True: [2, 3]}
+    with pytest.raises(Exception, match="Unexpected end of template"):  # a text that does not compile
+        dbt_jinja.get_environment().compile("{% if x %}")
+    with pytest.raises(Exception, match="Unexpected end of template"):  # and again: nothing was kept
+        dbt_jinja.get_environment().compile("{% if x %}")

@@ -14,9 +14,9 @@ instead of parsing again. A command with no kept manifest parses as the dbt CLI 
 parse from its target path). The script imports nothing of sdrun: it runs as a file, by path, with
 `python -P` (its folder is not on sys.path, where build/dbt.py would hide the dbt package).
 
-Two changes to how dbt runs, neither to what it runs: a unit test's fixtures go in front of its model
-without sqlparse (`_faster_unit_tests`), and each thread keeps its PostgreSQL connection from one node
-to the next (`_reuse_connections`).
+Three changes to how dbt runs, none to what it runs: a unit test's fixtures go in front of its model
+without sqlparse (`_faster_unit_tests`), each thread keeps its PostgreSQL connection from one node
+to the next (`_reuse_connections`), and each Jinja text is compiled once (`_compiled_once`).
 
 It dies with sdrun (PR_SET_PDEATHSIG, set by its parent before exec) and stops at the end of its
 input; SIGINT (Ctrl-C) interrupts dbt as in the CLI (open queries cancelled), SIGTERM ends it. Between
@@ -119,6 +119,33 @@ def _reuse_connections() -> None:
     PostgresConnectionManager.release = release  # type: ignore[method-assign]
 
 
+def _compiled_once() -> None:
+    """dbt compiles a node's Jinja text into Python code afresh each time it renders it: once in the
+    parse, again in the canary's build and again in the full build, and each generic test's one-line
+    text once per test. The compiled code depends on the text and on the environment, and dbt builds
+    every environment of a class the same way (`get_environment`: the same extensions and filters; a
+    parse's `capture_macros` changes only the undefined type, which the code looks up when it runs).
+    So this process compiles each text once per environment class (text or native) and hands the same
+    code to the next template of that text. At scale 10 dbt's CPU over a prod run went down by about
+    0.8 s (three interleaved pairs; the compiled and run SQL of both builds was the same)."""
+    from dbt_common.clients import jinja as dbt_jinja
+
+    compiled: dict[tuple[type, str], Any] = {}
+    jinjas: Any = dbt_jinja.MacroFuzzEnvironment.compile  # the native environment is its subclass
+
+    def compile(self: Any, source: Any, name: str | None = None, filename: str | None = None,
+                raw: bool = False, defer_init: bool = False) -> Any:
+        if not isinstance(source, str) or name is not None or filename is not None or raw or defer_init:
+            return jinjas(self, source, name, filename, raw, defer_init)
+        key = (type(self), source)
+        code = compiled.get(key)
+        if code is None:  # a text that does not compile raises here, and nothing is kept
+            code = compiled[key] = jinjas(self, source)
+        return code
+
+    dbt_jinja.MacroFuzzEnvironment.compile = compile  # type: ignore[method-assign]
+
+
 def derive_manifest(manifest: Any, schemas: dict[str, str]) -> Any | None:
     """A copy of a parsed `manifest` built into other schemas: `schemas` maps each schema sdrun named
     for the parsed target to its counterpart (marts, staging, raw); a schema dbt derives from one of
@@ -156,6 +183,7 @@ def main() -> int:
 
     _faster_unit_tests()
     _reuse_connections()
+    _compiled_once()
 
     manifests: dict[str, Manifest] = {}
     base_env = dict(os.environ)
