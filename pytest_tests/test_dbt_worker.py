@@ -1,6 +1,7 @@
 """The run's dbt process (orchestrator/build/dbt_worker.py): its shortcut for dbt's CTE injection
 must give exactly what dbt's own `inject_ctes_into_sql` gives, and leave every other query to it;
-the canary's manifest it copies from prod's parse must be what dbt parses for the canary."""
+the canary's manifest it copies from prod's parse must be what dbt parses for the canary; a Jinja
+text it compiled once must render as dbt renders it."""
 
 from __future__ import annotations
 
