@@ -40,9 +40,6 @@ READ_ROLE_ENV = "SDRUN_READ_ROLE"  # the dashboards' read-only role, default gra
 DEFAULT_READ_ROLE = "grafana_ro"
 READ_ROLE_WORK_MEM = "64MB"  # setup-db: work_mem of the dashboards' role (docs/monitoring.md)
 SESSION_WORK_MEM = "64MB"  # at least, for sdrun's sessions and dbt's (session_options)
-# work_mem set in PGOPTIONS: "-c work_mem=…", "-cwork_mem=…" or "--work_mem=…" (not maintenance_work_mem)
-_SETS_WORK_MEM = re.compile(r"(?:^|\s)(?:-c\s*|--)work_mem\s*=")
-_SETS_PARALLEL = re.compile(r"(?:^|\s)(?:-c\s*|--)max_parallel_workers_per_gather\s*=")
 # The canary samples whole tickets: a row is in when the ticket id it holds is (the tickets' key, or
 # the column referencing it, from the column map), so relationships hold in the sample.
 SAMPLE_TABLE = "tickets"
@@ -71,6 +68,12 @@ def where() -> str:
     return redact(f"postgresql://{host}:{port}/{db}")
 
 
+def _user_sets(setting: str) -> bool:
+    """Whether the user's PGOPTIONS set `setting`: "-c work_mem=…", "-cwork_mem=…" or "--work_mem=…"
+    (not maintenance_work_mem)."""
+    return re.search(rf"(?:^|\s)(?:-c\s*|--){re.escape(setting)}\s*=", os.environ.get("PGOPTIONS", "")) is not None
+
+
 def session_options() -> str:
     """PGOPTIONS for sdrun's sessions and dbt's: the user's, with PostgreSQL's JIT off and work_mem of
     at least SESSION_WORK_MEM.
@@ -87,7 +90,7 @@ def session_options() -> str:
     the session more keeps it, and a work_mem the user sets in PGOPTIONS is theirs."""
     user = os.environ.get("PGOPTIONS", "")
     options = " ".join(filter(None, [user, "-c jit=off"]))
-    if not _SETS_WORK_MEM.search(user) and _work_mem_below(options):
+    if not _user_sets("work_mem") and _work_mem_below(options):
         options += f" -c work_mem={SESSION_WORK_MEM}"
     return options
 
@@ -102,7 +105,7 @@ def build_options() -> str:
     sdrun's own sessions keep them: the canary copies its sample in 1.5 s with them, 2.9 s without. A
     max_parallel_workers_per_gather the user sets in PGOPTIONS is theirs."""
     options = session_options()
-    if not _SETS_PARALLEL.search(os.environ.get("PGOPTIONS", "")):
+    if not _user_sets("max_parallel_workers_per_gather"):
         options += " -c max_parallel_workers_per_gather=0"
     return options
 
