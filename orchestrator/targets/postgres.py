@@ -403,6 +403,16 @@ def sample_predicate(column: str, engine: str = "duckdb") -> str:
     return f"mod(cast('0x' || substr(md5({key}), 1, 8) as ubigint), {SAMPLE_BUCKETS}) = 0"
 
 
+def sample_filter_postgres(table: sql.Composable, column: str) -> sql.Composed:
+    """A WHERE condition on PostgreSQL keeping the rows of `table` that sample_predicate keeps, the
+    predicate (an md5 and a trim) computed once per distinct key, not once per row: at scale 10 the
+    canary's copy of 2.5 M comment and timesheet rows, each of about 110 K ticket ids, took 2.4
+    CPU-seconds per row and about 1.3 s per key. A NULL key counts as '' (sample_predicate's coalesce)."""
+    key = sql.Identifier(column)
+    return sql.SQL("coalesce({key}, '') in (select coalesce(k, '') from (select distinct {key} as k from {table} "
+                   "offset 0) as keys where " + sample_predicate("k", "postgres") + ")").format(key=key, table=table)
+
+
 def load_raw_postgres(source: Path, raw_schema: str, *, sample: bool = False,
                       on_table: Callable[[str, int], None] | None = None,
                       date_orders: list[dict[str, Any]] | None = None) -> dict[str, int]:
@@ -470,9 +480,10 @@ def copy_raw_postgres(from_schema: str, raw_schema: str, *, sample: bool = False
         drop_schemas(cur, [loading])
         cur.execute(sql.SQL("create schema {}").format(ident(loading)))
         for spec in expected_tables():
-            where_ = sql.SQL(" where " + sample_predicate(sample_key(spec), "postgres")) if sample else sql.SQL("")
-            cur.execute(sql.SQL("create table {}.{} as select * from {}.{}").format(
-                ident(loading), ident(spec.name), ident(from_schema), ident(spec.name)) + where_)
+            table = sql.SQL("{}.{}").format(ident(from_schema), ident(spec.name))
+            where_ = sql.SQL(" where ") + sample_filter_postgres(table, sample_key(spec)) if sample else sql.SQL("")
+            cur.execute(sql.SQL("create table {}.{} as select * from {}").format(
+                ident(loading), ident(spec.name), table) + where_)
             rows[spec.name] = cur.rowcount
             if on_table is not None:
                 on_table(spec.name, cur.rowcount)
