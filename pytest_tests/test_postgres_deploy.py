@@ -154,11 +154,10 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
     run_dir = Path(report["report_path"]).parent
     events = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     pids = {(e["step"], e["dbt_pid"]) for e in events if e.get("source") == "dbt"}
-    assert {step for step, _ in pids} == {"unit_tests", "canary_build", "build"}, pids
-    assert len({pid for _, pid in pids}) == 1, pids
+    assert {step for step, _ in pids} == {"canary_build", "build"} and len({pid for _, pid in pids}) == 1, pids
     parsed = re.compile(r"partial parsing|full parse", re.IGNORECASE)
-    for work in ("dbt", "dbt-canary", "dbt-unit"):
-        assert not parsed.search((run_dir / work / "logs" / "dbt.log").read_text()), work
+    assert not parsed.search((run_dir / "dbt" / "logs" / "dbt.log").read_text())
+    assert not parsed.search((run_dir / "dbt-canary" / "logs" / "dbt.log").read_text())
     assert report["steps"]["parse"]["status"] == "ok"
     # each dbt thread keeps its PostgreSQL connection from node to node (build/dbt_worker.py
     # `_reuse_connections`): a build opens a few, not one per node
@@ -173,21 +172,18 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
     assert steps.index("load") < steps.index("canary_load")
     assert report["steps"]["canary_load"]["copied_from"] == "raw_next"
     assert report["canary"]["rows"] == sampled_from_the_source(demo_source)
-    # the unit tests run once, beside the canary's sample copy (they read their own fixtures, not the
-    # data): neither build runs them, and the figures of both count their results, so no test goes missing
+    # the unit tests run once, in the canary stage (they read their own fixtures, not the data): the
+    # full build runs none, and its figures count the canary's results, so no test goes missing
     def unit_tests(name: str) -> list[str]:
         results = json.loads((run_dir / name).read_text())["results"]
         return sorted(r["unique_id"] for r in results if r["unique_id"].startswith("unit_test."))
-    assert len(unit_tests("run_results.unit.json")) >= 8 and report["steps"]["unit_tests"]["unit_tests"] >= 8
-    assert unit_tests("run_results.canary.json") == [] and unit_tests("run_results.json") == []
-    assert steps.index("canary_load") < steps.index("unit_tests") < steps.index("canary_build")
+    assert len(unit_tests("run_results.canary.json")) >= 8 and unit_tests("run_results.json") == []
     # the canary builds in its own schemas (its manifest is prod's parse, moved: build/dbt_worker.py)
     for name, schema in (("run_results.canary.json", "servicedesk_canary"), ("run_results.json", "servicedesk_next")):
         relations = [r["relation_name"] for r in json.loads((run_dir / name).read_text())["results"]
                      if r["unique_id"].startswith("model.")]
         assert relations and all(f'"{schema}' in rel for rel in relations), (name, relations)
-    assert report["steps"]["build"]["unit_tests_from"] == "run_results.unit.json"
-    assert report["steps"]["canary_build"]["unit_tests_from"] == "run_results.unit.json"
+    assert report["steps"]["build"]["unit_tests_from"] == "run_results.canary.json"
     assert report["tests"]["total"] == report["canary"]["tests"]["total"]
     assert report["tests"]["passed"] + report["tests"]["warned"] == report["tests"]["total"]
     # the unit tests' fixtures go in front of their models' compiled SQL without sqlparse
@@ -309,35 +305,6 @@ def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(
         con.close()
     assert found[0] == found[1]
     assert found[0] == expected
-
-
-def test_the_canarys_sample_on_postgres_keeps_the_rows_the_per_row_predicate_keeps(env: dict[str, str]) -> None:
-    """copy_raw_postgres samples by key, the predicate computed once per distinct key: it must keep
-    exactly the rows sample_predicate keeps row by row (the DuckDB load's pick), keys padded, blank,
-    NULL and repeated included."""
-    from psycopg2 import sql
-
-    from orchestrator.targets.postgres import sample_filter_postgres, sample_predicate
-
-    keys = [None, "", " ", "\u00a0", "\t7\n"] + [f"{pad}{i}{pad}" for i in range(400) for pad in ("", " ", "\u00a0")]
-    con = pg(env)
-    try:
-        with con.cursor() as cur:
-            cur.execute('create temp table t (n serial, "Ticket" text)')
-            cur.executemany('insert into t ("Ticket") values (%s), (%s)', [(k, k) for k in keys])
-            cur.execute(f'select n from t where {sample_predicate("Ticket", "postgres")} order by n')
-            per_row = [r[0] for r in cur.fetchall()]
-            cur.execute(sql.SQL("select n from t where ").format() + sample_filter_postgres(sql.SQL("t"), "Ticket")
-                        + sql.SQL(" order by n"))
-            per_key = [r[0] for r in cur.fetchall()]
-            cur.execute(f"select {sample_predicate('x', 'postgres')} from (values ('')) as v(x)")
-            blank_sampled = cur.fetchone()[0]
-    finally:
-        con.close()
-    assert per_key == per_row
-    assert 0.05 * len(keys) * 2 < len(per_row) < 0.2 * len(keys) * 2
-    # the blank keys' bucket: NULL and '' go where '' goes, in and out alike
-    assert (1 in per_row) == blank_sampled
 
 
 NO_PARALLEL = " -c max_parallel_workers_per_gather=0"  # the full build's dbt sessions (build_options)

@@ -171,8 +171,7 @@ class DbtWorker:
         return self.proc
 
     def run(self, cmd: list[str], *, env: dict[str, str], cwd: Path, key: str,
-            on_output: Callable[[str], None], derive: dict[str, Any] | None = None,
-            keep_manifest: bool = False) -> int:
+            on_output: Callable[[str], None], derive: dict[str, Any] | None = None) -> int:
         """One dbt command; its exit code as the dbt CLI's. Interrupted (Ctrl-C, SIGTERM, a failing
         callback), the worker is stopped within seconds and the next command starts a new one."""
         proc = self._start()
@@ -181,8 +180,6 @@ class DbtWorker:
             command: dict[str, Any] = {"args": cmd, "env": env, "cwd": str(cwd), "key": key}
             if derive is not None:
                 command["derive"] = derive
-            if keep_manifest:
-                command["keep_manifest"] = True
             proc.stdin.write(json.dumps(command) + "\n")
             proc.stdin.flush()
             for line in proc.stdout:
@@ -263,7 +260,6 @@ def run_dbt(
     on_event: Any = None,
     project_dir: Path | None = None,
     derive_from: DeriveFrom | None = None,
-    keep_manifest: bool = False,
 ) -> DbtResult:
     """Run `dbt <args>` from the project directory; returns the parsed run_results.
 
@@ -276,8 +272,7 @@ def run_dbt(
 
     `derive_from` (a `parse` in a dbt session only): the manifest is the one the session parsed for
     that other target, moved into this target's schemas (build/dbt_worker.py `derive_manifest`),
-    when that parse was made and the move is possible; else dbt parses. `keep_manifest` (in a dbt
-    session): the command runs on a copy of the session's manifest, which stays for the next command.
+    when that parse was made and the move is possible; else dbt parses.
     """
     project_dir = project_dir or PROJECT_DIR
     target_path = work_dir / "target"
@@ -322,8 +317,7 @@ def run_dbt(
                 "from": _manifest_key(project_dir, derive_from.env, derive_from.vars),
                 "schemas": derive_from.schemas, "target": derive_from.target}
             returncode = _session.run(cmd, env={**DBT_ENV, **(env or {})}, cwd=project_dir,
-                                      key=_manifest_key(project_dir, env, vars), on_output=on_output, derive=derive,
-                                      keep_manifest=keep_manifest)
+                                      key=_manifest_key(project_dir, env, vars), on_output=on_output, derive=derive)
         else:
             returncode = _run_process(cmd, env={**os.environ, **DBT_ENV, **(env or {})}, cwd=project_dir,
                                       on_output=on_output)

@@ -10,10 +10,9 @@ as the dbt CLI's would (`--log-format json`), and ends each with one line
 
 `key` names what a manifest depends on (the project, the profile's environment, the vars): the
 manifest a `parse` returns is kept under its key, and the next command with that key runs on it
-instead of parsing again ("keep_manifest": true, on a copy of it, leaving it to the command after).
-A command with no kept manifest parses as the dbt CLI does (partial parse from its target path).
-The script imports nothing of sdrun: it runs as a file, by path, with `python -P` (its folder is not
-on sys.path, where build/dbt.py would hide the dbt package).
+instead of parsing again. A command with no kept manifest parses as the dbt CLI does (partial
+parse from its target path). The script imports nothing of sdrun: it runs as a file, by path, with
+`python -P` (its folder is not on sys.path, where build/dbt.py would hide the dbt package).
 
 Three changes to how dbt runs, none to what it runs: a unit test's fixtures go in front of its model
 without sqlparse (`_faster_unit_tests`), each thread keeps its PostgreSQL connection from one node
@@ -207,12 +206,7 @@ def main() -> int:
                 sys.stdout.write(json.dumps({DONE: {"returncode": 0}}) + "\n")
                 sys.stdout.flush()
                 continue
-        # a build may change what it was given: it takes the kept manifest, or a copy of it when the
-        # command asks to leave it for the next one (sdrun's unit tests, run before the builds)
-        if key and cmd.get("keep_manifest") and key in manifests:
-            manifest = manifests[key].deepcopy()
-        else:
-            manifest = manifests.pop(key, None) if key else None
+        manifest = manifests.pop(key, None) if key else None  # a build may change what it was given
         try:
             res = dbtRunner(manifest=manifest).invoke(args)
         finally:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from orchestrator.build.dbt import DbtResult, run_dbt, start_worker
+from orchestrator.build.dbt import run_dbt
 from orchestrator.build.report import test_figures
 from orchestrator.core.errors import GateHalted, StepFailed
 from orchestrator.core.progress import Progress
@@ -74,66 +73,6 @@ def build_and_test(run: Run, step: str, rec: dict[str, Any], target: Target, set
     if result.returncode != 0:
         raise StepFailed(f"dbt build exited {result.returncode}: see {result.log_path}")
     return tests
-
-
-UNIT_RESULTS = "run_results.unit.json"  # where UnitTestsBeside leaves the unit tests' results
-
-
-class UnitTestsBeside:
-    """dbt's unit tests of `target`, started now in the run's dbt process on a thread while this process
-    goes on with other work; `wait()` takes their outcome. They read their own fixtures and the
-    columns of their inputs' relations, never the loaded rows, so prod runs them once, beside the
-    canary's sample copy, and both its builds carry their results (build_and_test's `unit_tests_from`)
-    instead of running them first: in a build, dbt runs a model's unit tests one after the other
-    before the model (the canary's comments waited about 2.5 s for theirs at scale 10).
-
-    An input's column types come from its relation: start them once the raw tables are loaded. The
-    seeds are loaded first (the build loads them again). Nothing else may use the dbt process until
-    `wait()` returned."""
-
-    def __init__(self, run: Run, step: str, target: Target, settings: Settings,
-                 dbt_vars: dict[str, Any] | None) -> None:
-        self.run, self.step = run, step
-        self.work_dir = run.run_dir / "dbt-unit"
-        self.results: Path | None = None
-        start_worker()  # from the calling thread (build/dbt.py start_worker)
-
-        def dbt(args: list[str]) -> DbtResult:
-            return run_dbt(args, work_dir=self.work_dir, env=target.dbt_env(),
-                           vars={**(dbt_vars or {}), **target.dbt_vars()},
-                           parse_cache=parse_cache(settings, target.name), on_event=dbt_event_logger(run, step),
-                           keep_manifest=True)  # the full build runs on the parse
-
-        def seeds_then_unit_tests() -> tuple[DbtResult, DbtResult | None]:
-            seeded = dbt(["seed"])
-            if seeded.returncode != 0:
-                return seeded, None
-            return seeded, dbt(["test", "--select", "resource_type:unit_test"])
-
-        pool = ThreadPoolExecutor(1, thread_name_prefix="dbt-unit-tests")
-        self._future: Future[tuple[DbtResult, DbtResult | None]] = pool.submit(seeds_then_unit_tests)
-        pool.shutdown(wait=False)
-
-    def wait(self, rec: dict[str, Any]) -> Path:
-        """The unit tests' run_results (UNIT_RESULTS in the run folder) once every one passed. A failing
-        unit test halts the run (exit 3), as in a build; a seed that does not load fails the step."""
-        seeded, tested = self._future.result()
-        errors = seeded.model_errors()
-        if errors or seeded.returncode != 0 or tested is None:
-            raise StepFailed(f"{self.step}: dbt seed failed: " + ("; ".join(errors[:3]) or f"see {seeded.log_path}"))
-        rr = self.work_dir / "run_results.test.json"
-        if rr.exists():
-            rr.replace(self.run.run_dir / UNIT_RESULTS)
-        units = [r for r in tested.results if r["unique_id"].startswith("unit_test.")]
-        rec["unit_tests"] = len(units)
-        failing = [r["unique_id"].split(".", 2)[2] for r in units if r["status"] != "pass"]
-        if failing:
-            raise GateHalted(f"{len(failing)} dbt unit test(s) failed: {', '.join(failing[:5])}"
-                             + (f" and {len(failing) - 5} more" if len(failing) > 5 else ""), reasons=failing)
-        if tested.returncode != 0 or not units:
-            raise StepFailed(f"{self.step}: dbt unit tests did not run: see {tested.log_path}")
-        self.results = self.run.run_dir / UNIT_RESULTS
-        return self.results
 
 
 def passed_unit_tests(run_results: Path) -> list[dict[str, Any]] | None:

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from orchestrator.build.gate import UnitTestsBeside, build_and_test
+from orchestrator.build.gate import build_and_test
 from orchestrator.build.report import MARTS, summary_lines, warehouse_figures
 from orchestrator.core.errors import GateHalted, UsageError
 from orchestrator.core.runs import Run
@@ -125,20 +125,16 @@ def full(
         new_version = version_id(run.run_id)
         target = get_target("prod", settings)
         published = False
-        units: UnitTestsBeside | None = None
         try:
             # the source is read once: the canary takes its sample from the full load, on the server;
             # whether it is still the file that was checked, the swap step asks before publishing
             rows = _load(run, report, target, source, info.sha256, info.tables, prefix="", check_after=False)
             if not options.skip_canary:
-                # the unit tests run once, in the dbt process beside the canary's sample copy; the
-                # canary's build and the full build carry their results (gate.py UnitTestsBeside)
-                units = UnitTestsBeside(run, "unit_tests", target, settings, dbt_vars)
                 _canary_stage(run, report, source, info.sha256, info.tables, dbt_vars, settings, keep=False,
-                              prefix="canary_", copy_from=target.schemas.raw, unit_tests=units)
+                              prefix="canary_", copy_from=target.schemas.raw)
             ledger.set_version(lock, run.run_id, version=new_version)
             _build_and_verify(run, report, target, rows, info.tables, dbt_vars, settings, prefix="",
-                              unit_tests_from=units.results if units else None)
+                              unit_tests_from=None if options.skip_canary else run.run_dir / CANARY_RESULTS)
             with run.step("compare") as rec:
                 comparison = report["comparison"] = compare.compare(
                     target.schemas, live_version=live["version"] if live else None,
@@ -249,11 +245,14 @@ def _load(run: Run, report: dict[str, Any], target: Target, source: Path, expect
     return rows
 
 
+CANARY_RESULTS = "run_results.canary.json"  # what _build_and_verify names the canary stage's dbt results
+
+
 def _build_and_verify(run: Run, report: dict[str, Any], target: Target, rows: dict[str, int],
                       source_rows: dict[str, int], dbt_vars: dict[str, Any] | None, settings: Settings,
                       prefix: str, unit_tests_from: Path | None = None) -> dict[str, Any]:
     """build (tests are the gate) → verify → report, for one schema set loaded with `rows`; the unit
-    tests that passed in `unit_tests_from` (the run's, gate.py UnitTestsBeside) are not run again."""
+    tests that passed in `unit_tests_from` (the canary's results) are not run again (gate.py)."""
     out: dict[str, Any] = {"rows": rows}
     with run.step(f"{prefix}build") as rec:
         name = prefix.rstrip("_")
@@ -291,22 +290,14 @@ def _build_and_verify(run: Run, report: dict[str, Any], target: Target, rows: di
 
 def _canary_stage(run: Run, report: dict[str, Any], source: Path, expected_sha: str, source_rows: dict[str, int],
                   dbt_vars: dict[str, Any] | None, settings: Settings, *, keep: bool, prefix: str,
-                  copy_from: str | None = None, unit_tests: UnitTestsBeside | None = None) -> None:
-    """The canary stage: its sample loaded (or copied from `copy_from`), built, tested and verified.
-    `unit_tests`: the run's unit tests, running beside the sample's copy; its build carries their
-    results once they all passed."""
+                  copy_from: str | None = None) -> None:
     target = get_target("canary", settings)
     drop_now(target.schemas.with_loading())
     rec: dict[str, Any] = {"schema": target.schemas.marts, "kept": keep}
     report["canary"] = rec
     try:
         rows = _load(run, report, target, source, expected_sha, source_rows, prefix, copy_from=copy_from)
-        units_from = None
-        if unit_tests is not None:
-            with run.step(unit_tests.step) as unit_rec:
-                units_from = unit_tests.wait(unit_rec)
-        out = _build_and_verify(run, report, target, rows, source_rows, dbt_vars, settings, prefix=prefix,
-                                unit_tests_from=units_from)
+        out = _build_and_verify(run, report, target, rows, source_rows, dbt_vars, settings, prefix=prefix)
         rec["sample_rows"] = sum(out["rows"].values())
         rec["rows"] = out["rows"]
         rec["tests"] = {k: v for k, v in out["tests"].items() if k not in ("warnings",)}
