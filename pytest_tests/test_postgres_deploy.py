@@ -307,14 +307,21 @@ def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(
     assert found[0] == expected
 
 
-def test_the_canarys_sample_on_postgres_keeps_the_rows_the_per_row_predicate_keeps(env: dict[str, str]) -> None:
+@pytest.mark.parametrize("buckets", [None, 11])
+def test_the_canarys_sample_on_postgres_keeps_the_rows_the_per_row_predicate_keeps(
+    env: dict[str, str], buckets: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """copy_raw_postgres samples by key, the predicate computed once per distinct key: it must keep
     exactly the rows sample_predicate keeps row by row (the DuckDB load's pick), keys padded, blank,
-    NULL and repeated included."""
+    NULL and repeated included. With 11 buckets the blank keys' bucket (md5('') starts d41d8cd9, a
+    multiple of 11) is the sampled one, so NULL and '' keys are in the sample and must stay in."""
     from psycopg2 import sql
 
+    from orchestrator.targets import postgres
     from orchestrator.targets.postgres import sample_filter_postgres, sample_predicate
 
+    if buckets is not None:
+        monkeypatch.setattr(postgres, "SAMPLE_BUCKETS", buckets)
     keys = [None, "", " ", "\u00a0", "\t7\n"] + [f"{pad}{i}{pad}" for i in range(400) for pad in ("", " ", "\u00a0")]
     con = pg(env)
     try:
@@ -323,17 +330,16 @@ def test_the_canarys_sample_on_postgres_keeps_the_rows_the_per_row_predicate_kee
             cur.executemany('insert into t ("Ticket") values (%s), (%s)', [(k, k) for k in keys])
             cur.execute(f'select n from t where {sample_predicate("Ticket", "postgres")} order by n')
             per_row = [r[0] for r in cur.fetchall()]
-            cur.execute(sql.SQL("select n from t where ").format() + sample_filter_postgres(sql.SQL("t"), "Ticket")
+            cur.execute(sql.SQL("select n from t where ") + sample_filter_postgres(sql.SQL("t"), "Ticket")
                         + sql.SQL(" order by n"))
             per_key = [r[0] for r in cur.fetchall()]
-            cur.execute(f"select {sample_predicate('x', 'postgres')} from (values ('')) as v(x)")
-            blank_sampled = cur.fetchone()[0]
     finally:
         con.close()
     assert per_key == per_row
-    assert 0.05 * len(keys) * 2 < len(per_row) < 0.2 * len(keys) * 2
-    # the blank keys' bucket: NULL and '' go where '' goes, in and out alike
-    assert (1 in per_row) == blank_sampled
+    share = 1 / (buckets or postgres.SAMPLE_BUCKETS)
+    assert 0.5 * share * len(keys) * 2 < len(per_row) < 2 * share * len(keys) * 2
+    # the NULL key's rows (1 and 2) go where '' goes: out with 10 buckets, in with 11
+    assert ({1, 2} <= set(per_row)) == (buckets == 11) and ({1, 2} & set(per_row) == set()) == (buckets is None)
 
 
 NO_PARALLEL = " -c max_parallel_workers_per_gather=0"  # the full build's dbt sessions (build_options)
