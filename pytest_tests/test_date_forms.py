@@ -10,13 +10,16 @@ day/month decision: 24-hour and date-only ones day-first, 12-hour ones month-fir
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import duckdb
+import pytest
 
 from orchestrator.profile import profile_source
 
-from .helpers import comment, sdrun, ticket, timesheet, write_source
+from .helpers import SDRUN, comment, query, sdrun, ticket, timesheet, write_source
 
 VALID = [
     "2025-05-20", "2025-05-20 08:42", "2025-05-20 08:42:13.250", "2025-05-20T08:42:13Z", "2025-5-20 8:42",
@@ -69,3 +72,55 @@ def test_profile_and_models_read_the_same_forms(tmp_path: Path) -> None:
     parsed = {values[int(tid[1:])]: ts is not None for tid, ts in rows}
     assert {v: parsed[v] for v in values} == {v: v in VALID for v in values}  # the models
     assert profiled == {v: v in VALID for v in values}  # the profile, value by value
+
+
+# Around the per-value path's own steps: padding that trims to a value also present bare (several
+# raw values, one key), padded values never present bare, blanks, sentinels, and a value repeated.
+AROUND = [" 2025-05-20", "2025-05-20 ", "\u00a02025-05-20\t", " 2025-06-01 ", "\t21/05/2025 9:00", "", "  ",
+          "N/A", "n/a ", "-"] + ["20/05/2025 8:42"] * 5
+
+
+@pytest.mark.parametrize("target", ["dev", "prod"])
+def test_a_date_column_parsed_per_value_reads_as_row_by_row(tmp_path: Path, target: str,
+                                                            request: pytest.FixtureRequest) -> None:
+    """The timesheets' work date is parsed once per distinct value and joined back (meta.parse
+    per_value, macros/cleaning/timestamps.sql timestamps_per_value), the comments' created time row by
+    row. The same values in both columns must give the same timestamp, form and failure, one row per
+    source row, on DuckDB and on PostgreSQL."""
+    values = VALID + INVALID + AROUND
+    comments = [comment(f"C{i}", "T0", **{"CT-CREATED-TIME": v}) for i, v in enumerate(values)]
+    timesheets = [timesheet("T0", **{"TS-Date": v}) for v in values]
+    source = write_source(tmp_path / "export.db", [ticket("T0")], comments, timesheets)
+    env = {"SDRUN_BREAKER_MAX_UNPARSEABLE_DATE_SHARE": "1", "SDRUN_BREAKER_MIN_SCORE": "0"}
+    args = ["full", "--source", str(source), "-q", "--var", "max_quarantined_share=1"]
+    staging = "servicedesk_staging"
+    if target == "dev":
+        home = tmp_path / "home"
+        result = sdrun(*args, home=home, env=env)
+    else:
+        pg_env: dict[str, str] = {**request.getfixturevalue("pg_env"), **env}
+        setup = subprocess.run([SDRUN, "setup-db"], env=pg_env, capture_output=True, text=True, timeout=300)
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        result = subprocess.run([SDRUN, *args, "--target", "prod", "--skip-canary"], env=pg_env,
+                                capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+
+    def rows(statement: str) -> list[tuple[Any, ...]]:
+        if target == "prod":
+            return query(pg_env, statement)
+        wh = duckdb.connect(str(home / "warehouse" / "servicedesk.duckdb"), read_only=True)
+        try:
+            return wh.execute(statement.replace(f"{staging}.", f"servicedesk.{staging}.")).fetchall()
+        finally:
+            wh.close()
+
+    per_value = rows(f"select source_row, work_date, work_date__form, work_date__failure "
+                     f"from {staging}.stg_servicedesk__timesheets")
+    per_row = rows(f"select cast(substr(comment_id, 2) as integer), created_at, created_at__form, created_at__failure "
+                   f"from {staging}.stg_servicedesk__comments")
+    assert sorted((r[0] - 1, *r[1:]) for r in per_value) == sorted(per_row)  # source rows count from 1
+    assert len(per_value) == len(values)
+    by_value = {values[r[0] - 1]: r[1:] for r in per_value}
+    assert by_value["20/05/2025 8:42"][1] == "day_first" and by_value[" 2025-06-01 "][1] == "iso"
+    assert by_value["N/A"] == (None, None, None) and by_value["not a date"][1:] == ("unparseable",
+                                                                                   "unparseable_timestamp")

@@ -5,8 +5,12 @@
     the kinds listed there); the staging models and the value log read it through these macros.
 
       source_columns(table)        the table's columns as the sources file declares them (name, meta, ...)
-      column_map(table)            [{'clean': ..., 'raw': ..., 'kind': ...}, ...], in the sources' order
+      column_map(table)            [{'clean': ..., 'raw': ..., 'kind': ..., 'parse': ...}, ...], in the sources' order
       clean_columns(table, kind)   the clean names (of one kind, or of every kind when kind is none)
+      row_timestamps(table)        the clean names of the timestamp columns parsed row by row (the
+                                   staging model's timestamp steps); a column with meta.parse per_value
+                                   is parsed once per distinct value instead (timestamps_per_value,
+                                   macros/cleaning/timestamps.sql)
       raw_column(table, clean)     the raw name of clean column `clean`
       key_column(table)            the staging key: the clean name of the meta.key column, or meta.derived_key
       trimmed_columns(table)       SQL: every column trimmed, missing values NULL (nullify), as its clean name,
@@ -39,7 +43,13 @@
                 "source servicedesk." ~ table ~ ", column '" ~ col.name ~ "': meta needs clean (the name in staging) and kind (one of "
                 ~ kinds | join(', ') ~ "), models/staging/servicedesk/_servicedesk__sources.yml") }}
         {%- endif -%}
-        {%- do columns.append({'clean': meta.clean, 'raw': col.name, 'kind': meta.kind}) -%}
+        {%- set parse = meta.get('parse', 'per_row') -%}
+        {%- if parse not in ['per_row', 'per_value'] or (parse == 'per_value' and meta.kind != 'timestamp') -%}
+            {{ exceptions.raise_compiler_error(
+                "source servicedesk." ~ table ~ ", column '" ~ col.name ~ "': meta.parse is per_row (the default) or, "
+                ~ "for a timestamp column only, per_value, models/staging/servicedesk/_servicedesk__sources.yml") }}
+        {%- endif -%}
+        {%- do columns.append({'clean': meta.clean, 'raw': col.name, 'kind': meta.kind, 'parse': parse}) -%}
     {%- endfor -%}
     {{ return(columns) }}
 {%- endmacro %}
@@ -65,6 +75,11 @@
         {%- set columns = columns | selectattr('kind', 'equalto', kind) -%}
     {%- endif -%}
     {{ return(columns | map(attribute='clean') | list) }}
+{%- endmacro %}
+
+{% macro row_timestamps(table) -%}
+    {{ return(column_map(table) | selectattr('kind', 'equalto', 'timestamp')
+              | selectattr('parse', 'equalto', 'per_row') | map(attribute='clean') | list) }}
 {%- endmacro %}
 
 {% macro raw_column(table, clean) -%}
@@ -106,7 +121,8 @@
 
 {#- The parse step (after the timestamp steps): text of every kind as it is, booleans parsed, a number
     with its form (col__form, converted by checked_columns), a timestamp from its parts with col__form
-    and col__y (read by checked_columns). -#}
+    and col__y (read by checked_columns); a timestamp parsed per value from the join that
+    timestamps_per_value(table) adds to this step. -#}
 {% macro parsed_columns(table) -%}
     {%- for col in column_map(table) %}
         {%- set c = col.clean %}
@@ -115,6 +131,10 @@
         {%- elif col.kind == 'number' %}
         {{ c }},
         {{ number_form(c) }} as {{ c }}__form
+        {%- elif col.kind == 'timestamp' and col.parse == 'per_value' %}
+        {{ c }}__once.{{ c }}__timestamp as {{ c }},
+        {{ c }}__once.{{ c }}__form,
+        {{ c }}__once.{{ c }}__y
         {%- elif col.kind == 'timestamp' %}
         {{ timestamp_from_parts(c) }} as {{ c }},
         {{ c }}__form,

@@ -1,5 +1,5 @@
 -- One row per source row of the comments export, cleaned (see stg_servicedesk__tickets).
-{%- set timestamps = clean_columns('comments', 'timestamp') %}
+{%- set timestamps = row_timestamps('comments') %}
 
 with
 
@@ -70,6 +70,7 @@ parsed as (
         values_trimmed,
         {{- parsed_columns('comments') }}
     from timestamp_parts
+    {{- timestamps_per_value('comments') }}
     {{ computed_once() }}
 ),
 

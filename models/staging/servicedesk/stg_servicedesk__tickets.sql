@@ -9,7 +9,7 @@
 -- Which raw column becomes which clean column, and how it is cleaned (its kind), is declared once,
 -- in _servicedesk__sources.yml. The per-column steps below are generated from that map
 -- (macros/cleaning/column_map.sql). Status, priority and category get their own SQL in `final`.
-{%- set timestamps = clean_columns('tickets', 'timestamp') %}
+{%- set timestamps = row_timestamps('tickets') %}
 
 with
 
@@ -103,6 +103,7 @@ parsed as (
         values_trimmed,
         {{- parsed_columns('tickets') }}
     from timestamp_parts
+    {{- timestamps_per_value('tickets') }}
     {{ computed_once() }}
 ),
 

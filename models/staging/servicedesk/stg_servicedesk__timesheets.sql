@@ -2,7 +2,7 @@
 -- The export has no id of its own: timesheet_id is 'TS-' followed by the source row.
 -- Hours are float8: every digit of the export is kept (macros/cleaning/values.sql).
 -- timesheet_id is the key the sources file names (meta.derived_key) for the value log.
-{%- set timestamps = clean_columns('timesheets', 'timestamp') %}
+{%- set timestamps = row_timestamps('timesheets') %}
 
 with
 
@@ -75,6 +75,7 @@ parsed as (
         timesheet_id,
         {{- parsed_columns('timesheets') }}
     from timestamp_parts
+    {{- timestamps_per_value('timesheets') }}
     {{ computed_once() }}
 ),
 
