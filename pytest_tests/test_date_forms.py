@@ -5,6 +5,9 @@ values as real tools write them, valid and not, through the real `sdrun full` on
 The profile sees each value in a column of its own (so its per-column figures are per value); the
 models see them as the tickets' creation times. Slash dates are chosen so that both see the same
 day/month decision: 24-hour and date-only ones day-first, 12-hour ones month-first.
+
+The same corpus also checks the per-value parse (a column parsed once per distinct value, the
+timesheets' work date) against the row-by-row one, on DuckDB and on PostgreSQL.
 """
 
 from __future__ import annotations
