@@ -167,6 +167,17 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
         assert 0 < opened <= 6 < nodes, (build, opened, nodes)
     assert {"servicedesk", "servicedesk_staging", "raw"} <= schemas(env)
     assert live_version(env) == report["run_id"].lower()
+    # the staging and intermediate tables skip the write-ahead log (dbt_project.yml `unlogged`); the
+    # marts, the seeds and the raw copy do not
+    persistence = one(env, "select json_object_agg(n.nspname || '.' || c.relname, c.relpersistence) from pg_class c "
+                           "join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and "
+                           "n.nspname in ('servicedesk', 'servicedesk_staging', 'raw')")
+    unlogged = {"servicedesk_staging.stg_servicedesk__tickets", "servicedesk_staging.stg_servicedesk__comments",
+                "servicedesk_staging.stg_servicedesk__timesheets", "servicedesk_staging.int_servicedesk__tickets_checked",
+                "servicedesk_staging.int_servicedesk__value_changes"}
+    assert {t for t, p in persistence.items() if p == "u"} == unlogged, persistence
+    assert {"servicedesk.tickets", "servicedesk.comments", "servicedesk_staging.status_map", "raw.comments"} <= {
+        t for t, p in persistence.items() if p == "p"}
     # the source is read once: the canary copies its sample from the full load, on the server, and
     # PostgreSQL's predicate picks the rows DuckDB's picks from the source (what `--target canary` loads)
     assert steps.index("load") < steps.index("canary_load")
@@ -286,7 +297,8 @@ def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(
     env: dict[str, str], column_type: str, values: str, expected: list[tuple[Any, int]]
 ) -> None:
     """macros/unique_test.sql replaces dbt's `unique` on PostgreSQL: it must fail on the same values,
-    with the same row counts, as dbt's default__test_unique (rendered from dbt's own macro file)."""
+    with the same row counts, as dbt's default__test_unique (rendered from dbt's own macro file), a
+    text column's both ways (its first question on the values or on their hashes)."""
     import dbt.include.global_project as dbt_global
     import jinja2
 
@@ -298,13 +310,17 @@ def test_the_unique_test_on_postgres_finds_what_dbts_own_finds(
         with con.cursor() as cur:
             cur.execute(f"create temp table t (x {column_type}); insert into t values {values}")
             found = []
-            for source, name in ((ours, "postgres__test_unique"), (dbts, "default__test_unique")):
-                cur.execute(render(source + "{{ " + name + "('t', 'x') }}").render() + " order by 1")
+            calls = [(dbts, "default__test_unique('t', 'x')"), (ours, "postgres__test_unique('t', 'x')"),
+                     (ours, "unique_rows('t', 'x', false)")]
+            if column_type == "text":
+                calls.append((ours, "unique_rows('t', 'x', true)"))
+            for source, call in calls:
+                cur.execute(render(source + "{{ " + call + " }}").render() + " order by 1")
                 found.append(cur.fetchall())
     finally:
         con.close()
-    assert found[0] == found[1]
     assert found[0] == expected
+    assert all(rows == expected for rows in found[1:])
 
 
 @pytest.mark.parametrize("buckets", [None, 11])
