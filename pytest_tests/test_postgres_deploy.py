@@ -172,9 +172,9 @@ def test_first_prod_deploy_runs_the_canary_then_swaps_in(env: dict[str, str], de
     persistence = one(env, "select json_object_agg(n.nspname || '.' || c.relname, c.relpersistence) from pg_class c "
                            "join pg_namespace n on n.oid = c.relnamespace where c.relkind = 'r' and "
                            "n.nspname in ('servicedesk', 'servicedesk_staging', 'raw')")
-    unlogged = {"servicedesk_staging.stg_servicedesk__tickets", "servicedesk_staging.stg_servicedesk__comments",
-                "servicedesk_staging.stg_servicedesk__timesheets", "servicedesk_staging.int_servicedesk__tickets_checked",
-                "servicedesk_staging.int_servicedesk__value_changes"}
+    unlogged = {f"servicedesk_staging.{name}" for name in (
+        "stg_servicedesk__tickets", "stg_servicedesk__comments", "stg_servicedesk__timesheets",
+        "int_servicedesk__tickets_checked", "int_servicedesk__value_changes")}
     assert {t for t, p in persistence.items() if p == "u"} == unlogged, persistence
     assert {"servicedesk.tickets", "servicedesk.comments", "servicedesk_staging.status_map", "raw.comments"} <= {
         t for t, p in persistence.items() if p == "p"}
