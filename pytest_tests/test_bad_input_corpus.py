@@ -134,6 +134,25 @@ def empty_values(p: Path) -> None:
                                         timesheet("T1", **{"TS-Hours": " 1 1/2 "})])
 
 
+def huge_hours(p: Path) -> None:
+    # hours no timesheet can hold: a float beyond the marts' decimals (the tickets mart's sum overflowed
+    # numeric(18,6) and the run failed), a long digit string, a negative; beside them the largest value
+    # kept (every digit) and an ordinary one
+    write_source(p, _many(100), [comment(f"C{i}", f"T{i}") for i in range(5)], [
+        timesheet("T0", **{"TS-Hours": 1e15}),
+        timesheet("T0", **{"TS-Hours": "123456789012345678901234567890"}),
+        timesheet("T1", **{"TS-Hours": -5e6}),
+        timesheet("T1", **{"TS-Hours": 999999.5}),
+        timesheet("T0", **{"TS-Hours": 2.5}),
+    ])
+
+
+def _huge_hours_nulled(q: Query) -> None:
+    rows = q("select ticket_id, cast(hours_logged as float8), timesheet_count from servicedesk.servicedesk.tickets "
+             "where ticket_id in ('T0', 'T1') order by 1")
+    assert rows == [("T0", 2.5, 3), ("T1", 999999.5, 2)]
+
+
 def _empty_values_audited(q: Query) -> None:
     audit = q("select table_name, source_row, column_name, before_value, rule "
               "from servicedesk.servicedesk.audit_changes where rule in ('empty_to_null', 'blank_to_null')")
@@ -306,6 +325,12 @@ CASES: dict[str, Case] = {
     "empty-values": Case(empty_values, 0, args=LENIENT, check=_empty_values_audited, quarantine={
         ("tickets", 2, "closed_at", "  soon  ", "unparseable_timestamp"),
         ("timesheets", 2, "hours", " 1 1/2 ", "unparseable_number"),
+    }),
+    # a value nulled, its row kept: the entry counts on its ticket, its hours do not
+    "huge-hours": Case(huge_hours, 0, args=LENIENT, check=_huge_hours_nulled, quarantine={
+        ("timesheets", 1, "hours", "1.0e+15", "number_out_of_range"),
+        ("timesheets", 2, "hours", "1.2345678901234568e+29", "number_out_of_range"),
+        ("timesheets", 3, "hours", "-5000000.0", "number_out_of_range"),
     }),
     "duplicated-ids": Case(duplicated_ids, 0, check=_first_duplicate_wins, quarantine={
         ("tickets", 101, "ticket_id", "T7", "duplicate_key"),

@@ -78,6 +78,10 @@ HOURS = [
     ("0.216666666666667", None),
     ("7", None),
     ("abc", (None, "unparseable_number")),
+    ("1e15", (None, "number_out_of_range")),
+    ("-1000000", (None, "number_out_of_range")),
+    ("1.234.567", (None, "number_out_of_range")),
+    ("999999.5", None),
 ]
 # (comment column as exported, value, expected)
 COMMENT_VALUES = [

@@ -147,15 +147,15 @@
 {%- endmacro %}
 
 {#- The number and timestamp columns as a staging model outputs them, last in its select list, from
-    the parse step (`relation`, when the final CTE joins other tables): a number as float8 with its
-    col__form; a timestamp within the plausible range with col__form and col__failure (why a present
+    the parse step (`relation`, when the final CTE joins other tables): a number as float8 within the
+    plausible range (NULL beyond it) with its col__form; a timestamp within the plausible range with col__form and col__failure (why a present
     value is NULL). -#}
 {% macro checked_columns(table, relation=none) -%}
     {%- set r = relation ~ '.' if relation else '' %}
     {%- for col in column_map(table) | selectattr('kind', 'in', ['number', 'timestamp']) %}
         {%- set c = col.clean %}
         {%- if col.kind == 'number' %}
-        {{ number_from_form(r ~ c, r ~ c ~ '__form') }} as {{ c }},
+        {{ number_in_range(number_from_form(r ~ c, r ~ c ~ '__form')) }} as {{ c }},
         {%- else %}
         {{ timestamp_in_range(r ~ c) }} as {{ c }},
         {%- endif %}

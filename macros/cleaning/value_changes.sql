@@ -88,7 +88,7 @@ where rule is not null or reason is not null
           the final CTE joins other tables): values_trimmed, or a value that a rule of its kind
           changed or could not clean: a timestamp not in the strict ISO form (or any timestamp when
           source_timezone is not UTC) or invalid or out of range; a number not in the plain form or
-          unparseable; a boolean that did not parse; folded and vocabulary columns always (their
+          unparseable or out of range; a boolean that did not parse; folded and vocabulary columns always (their
           mapping happens in the final CTE itself).
 
     True for every row that _may_change lets through (and some more): value_changes reads only those.
@@ -112,7 +112,8 @@ where rule is not null or reason is not null
         {%- elif col.kind == 'timestamp' %}
         or {{ c }}__form is not null
         {%- elif col.kind == 'number' %}
-        or ({{ c }} is not null and {{ c }}__form is distinct from 'plain')
+        or ({{ c }} is not null and ({{ c }}__form is distinct from 'plain'
+            or {{ number_in_range(number_from_form(c, c ~ '__form')) }} is null))
         {%- elif col.kind == 'boolean' %}
         or ({{ c }} is null and {{ r }}raw__{{ col.clean }} is not null)
         {%- endif %}
@@ -175,6 +176,9 @@ where rule is not null or reason is not null
     {%- elif kind in ('number', 'boolean') -%}
     case
         when clean__{{ c }} is not null or null_rule__{{ c }} is not null then null
+        {%- if kind == 'number' %}
+        when form__{{ c }} is not null then 'number_out_of_range'
+        {%- endif %}
         else 'unparseable_{{ kind }}'
     end
     {%- else -%}

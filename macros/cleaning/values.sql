@@ -49,6 +49,15 @@
     end as float8)
 {%- endmacro %}
 
+{# `number` (a float8) when its absolute value is below var('max_valid_number'), else NULL: a value
+   beyond it is no measure of work (1e15 hours), and the marts' sums of it would overflow. Clamped to
+   [-max, max], then the bounds nulled: `number`, a cast, is evaluated once (a CASE would cast twice;
+   a NULL clamps to -max, so it stays NULL). #}
+{% macro number_in_range(number) -%}
+    {%- set m = var('max_valid_number') -%}
+    nullif(nullif(least(greatest({{ number }}, -{{ m }}), {{ m }}), {{ m }}), -{{ m }})
+{%- endmacro %}
+
 {# A number as float8; NULL when the text is none of the forms above. #}
 {% macro parse_number(text) -%}
     {{ number_from_form(text, number_form(text)) }}
