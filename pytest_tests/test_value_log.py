@@ -79,9 +79,10 @@ HOURS = [
     ("7", None),
     ("abc", (None, "unparseable_number")),
     ("1e15", (None, "number_out_of_range")),
-    ("-1000000", (None, "number_out_of_range")),
-    ("1.234.567", (None, "number_out_of_range")),
-    ("999999.5", None),
+    ("-1000000000", (None, "number_out_of_range")),
+    ("1.234.567.890", (None, "number_out_of_range")),
+    ("999999999.5", None),
+    ("1.234.567", ("thousands_separator", None)),
 ]
 # (comment column as exported, value, expected)
 COMMENT_VALUES = [

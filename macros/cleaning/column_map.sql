@@ -119,8 +119,17 @@
     {%- endfor %}
 {%- endmacro %}
 
+{#- The forms of the number columns, `, col__form` each (number_form), in the step after `trimmed`: decided
+    once, for the parse step and the row flag (may_have_changed) to read. -#}
+{% macro number_forms(table) -%}
+    {%- for col in column_map(table) | selectattr('kind', 'equalto', 'number') %},
+        {{ number_form(col.clean) }} as {{ col.clean }}__form
+    {%- endfor %}
+{%- endmacro %}
+
 {#- The parse step (after the timestamp steps): text of every kind as it is, booleans parsed, a number
-    with its form (col__form, converted by checked_columns), a timestamp from its parts with col__form
+    with its form (col__form, from number_forms) and its float8 within the plausible range
+    (col__number, NULL beyond it: output by checked_columns), a timestamp from its parts with col__form
     and col__y (read by checked_columns); a timestamp parsed per value from the join that
     timestamps_per_value(table) adds to this step. -#}
 {% macro parsed_columns(table) -%}
@@ -130,7 +139,8 @@
         {{ parse_boolean(c) }} as {{ c }}
         {%- elif col.kind == 'number' %}
         {{ c }},
-        {{ number_form(c) }} as {{ c }}__form
+        {{ c }}__form,
+        {{ number_in_range(number_from_form(c, c ~ '__form')) }} as {{ c }}__number
         {%- elif col.kind == 'timestamp' and col.parse == 'per_value' %}
         {{ c }}__once.{{ c }}__timestamp as {{ c }},
         {{ c }}__once.{{ c }}__form,
@@ -148,14 +158,14 @@
 
 {#- The number and timestamp columns as a staging model outputs them, last in its select list, from
     the parse step (`relation`, when the final CTE joins other tables): a number as float8 within the
-    plausible range (NULL beyond it) with its col__form; a timestamp within the plausible range with col__form and col__failure (why a present
-    value is NULL). -#}
+    plausible range (NULL beyond it) with its col__form; a timestamp within the plausible range with
+    col__form and col__failure (why a present value is NULL). -#}
 {% macro checked_columns(table, relation=none) -%}
     {%- set r = relation ~ '.' if relation else '' %}
     {%- for col in column_map(table) | selectattr('kind', 'in', ['number', 'timestamp']) %}
         {%- set c = col.clean %}
         {%- if col.kind == 'number' %}
-        {{ number_in_range(number_from_form(r ~ c, r ~ c ~ '__form')) }} as {{ c }},
+        {{ r ~ c }}__number as {{ c }},
         {%- else %}
         {{ timestamp_in_range(r ~ c) }} as {{ c }},
         {%- endif %}

@@ -112,8 +112,7 @@ where rule is not null or reason is not null
         {%- elif col.kind == 'timestamp' %}
         or {{ c }}__form is not null
         {%- elif col.kind == 'number' %}
-        or ({{ c }} is not null and ({{ c }}__form is distinct from 'plain'
-            or {{ number_in_range(number_from_form(c, c ~ '__form')) }} is null))
+        or ({{ c }} is not null and ({{ c }}__form is distinct from 'plain' or {{ c }}__number is null))
         {%- elif col.kind == 'boolean' %}
         or ({{ c }} is null and {{ r }}raw__{{ col.clean }} is not null)
         {%- endif %}

@@ -24,6 +24,7 @@ shaped as (
     select
         trimmed.*,
         {{ values_trimmed('comments') }} as values_trimmed
+        {{- number_forms('comments') }}
         {%- for col in timestamps %},
         {{ timestamp_shape(col) }}
         {%- endfor %}

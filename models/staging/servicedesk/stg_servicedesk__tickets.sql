@@ -57,6 +57,7 @@ shaped as (
     select
         trimmed.*,
         {{ values_trimmed('tickets') }} as values_trimmed
+        {{- number_forms('tickets') }}
         {%- for col in timestamps %},
         {{ timestamp_shape(col) }}
         {%- endfor %}

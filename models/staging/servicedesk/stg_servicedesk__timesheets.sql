@@ -28,6 +28,7 @@ shaped as (
     select
         trimmed.*,
         {{ values_trimmed('timesheets') }} as values_trimmed
+        {{- number_forms('timesheets') }}
         {%- for col in timestamps %},
         {{ timestamp_shape(col) }}
         {%- endfor %}
