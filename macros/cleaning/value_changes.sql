@@ -88,8 +88,8 @@ where rule is not null or reason is not null
           the final CTE joins other tables): values_trimmed, or a value that a rule of its kind
           changed or could not clean: a timestamp not in the strict ISO form (or any timestamp when
           source_timezone is not UTC) or invalid or out of range; a number not in the plain form or
-          unparseable or out of range; a boolean that did not parse; folded and vocabulary columns always (their
-          mapping happens in the final CTE itself).
+          unparseable or out of range; a boolean that did not parse; folded and vocabulary columns
+          always (their mapping happens in the final CTE itself).
 
     True for every row that _may_change lets through (and some more): value_changes reads only those.
 -#}

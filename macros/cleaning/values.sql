@@ -55,7 +55,7 @@
    a NULL clamps to -max, so it stays NULL). #}
 {% macro number_in_range(number) -%}
     {%- set m = var('max_valid_number') -%}
-    nullif(nullif(least(greatest({{ number }}, -{{ m }}), {{ m }}), {{ m }}), -{{ m }})
+    nullif(nullif(least(greatest({{ number }}, -({{ m }})), {{ m }}), {{ m }}), -({{ m }}))
 {%- endmacro %}
 
 {# A number as float8; NULL when the text is none of the forms above. #}
