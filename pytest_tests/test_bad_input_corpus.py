@@ -137,13 +137,15 @@ def empty_values(p: Path) -> None:
 def huge_hours(p: Path) -> None:
     # hours no timesheet can hold: a float beyond the marts' decimals (the tickets mart's sum overflowed
     # numeric(18,6) and the run failed), a long digit string, a negative; beside them the largest value
-    # kept (every digit) and an ordinary one
+    # kept (every digit) and an ordinary one; and on T2 hours with more decimals than the mart's six
     write_source(p, _many(100), [comment(f"C{i}", f"T{i}") for i in range(5)], [
         timesheet("T0", **{"TS-Hours": 1e15}),
         timesheet("T0", **{"TS-Hours": "123456789012345678901234567890"}),
         timesheet("T1", **{"TS-Hours": -5e9}),
         timesheet("T1", **{"TS-Hours": 999999999.5}),
         timesheet("T0", **{"TS-Hours": 2.5}),
+        *[timesheet("T2", **{"TS-Hours": h}) for h in ("0.3333334", "0.3333334", "0.3333334", 0.1, 0.1, 0.1)],
+        timesheet("T2", **{"TS-Hours": "1234567.1234564"}),
     ])
 
 
@@ -151,6 +153,10 @@ def _huge_hours_nulled(q: Query) -> None:
     rows = q("select ticket_id, cast(hours_logged as float8), timesheet_count from servicedesk.servicedesk.tickets "
              "where ticket_id in ('T0', 'T1') order by 1")
     assert rows == [("T0", 2.5, 3), ("T1", 999999999.5, 2)]
+    # each entry rounded to the millionth, then summed exactly, on both engines: 3 × 0.333333 + 3 × 0.1 +
+    # 1234567.123456 (a sum of the doubles rounded once would end in ...457)
+    assert q("select cast(hours_logged as varchar(40)), timesheet_count from servicedesk.servicedesk.tickets "
+             "where ticket_id = 'T2'") == [("1234568.423455", 7)]
 
 
 def _empty_values_audited(q: Query) -> None:
