@@ -1,11 +1,15 @@
 """The run's dbt process (orchestrator/build/dbt_worker.py): its shortcut for dbt's CTE injection
 must give exactly what dbt's own `inject_ctes_into_sql` gives, and leave every other query to it;
 the canary's manifest it copies from prod's parse must be what dbt parses for the canary; a Jinja
-text it compiled once must render as dbt renders it."""
+text it compiled once must render as dbt renders it; the JSON schemas it keeps between processes
+must be the ones dbt builds."""
 
 from __future__ import annotations
 
+import importlib
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -130,3 +134,55 @@ def test_each_jinja_text_is_compiled_once_per_environment_class(monkeypatch: pyt
         dbt_jinja.get_environment().compile("{% if x %}")
     with pytest.raises(Exception, match="Unexpected end of template"):  # and again: nothing was kept
         dbt_jinja.get_environment().compile("{% if x %}")
+
+
+# One process's parse with the schemas kept (build/dbt_worker.py `_json_schemas_kept`): how many classes
+# mashumaro built a JSON schema for, and the parse's nodes.
+_PARSE_KEEPING_SCHEMAS = """
+import json, sys
+import dbt_common.dataclass_schema as ds
+from orchestrator.build.dbt_worker import _json_schemas_kept, schema_cache_file
+built = []
+dbts = ds.build_json_schema
+ds.build_json_schema = lambda cls, *a, **k: (built.append(cls.__qualname__), dbts(cls, *a, **k))[1]
+write = _json_schemas_kept(schema_cache_file())
+from dbt.cli.main import dbtRunner
+res = dbtRunner().invoke(["parse", "--project-dir", sys.argv[1], "--profiles-dir", sys.argv[2], "--target-path",
+                          sys.argv[3], "--log-path", sys.argv[3], "--no-partial-parse", "--no-write-json", "--quiet"])
+write()
+print(json.dumps({"ok": res.success, "built": len(built), "nodes": sorted(res.result.nodes) if res.success else []}))
+"""
+
+
+def test_the_json_schemas_kept_between_processes_are_dbts(tmp_path: Path) -> None:
+    """A parse in a new process reads the schemas an earlier one built (none built again) and parses the
+    same nodes; each kept schema is what mashumaro builds for its class; an unreadable file is rebuilt."""
+    from mashumaro.jsonschema import build_json_schema
+
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache"), "SDRUN_TARGET": "dev", "DO_NOT_TRACK": "1",
+           "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_VERSION_CHECK": "false", "PATH": "/usr/bin:/bin",
+           "HOME": str(tmp_path)}
+
+    def parse() -> dict[str, Any]:
+        proc = subprocess.run([sys.executable, "-c", _PARSE_KEEPING_SCHEMAS, str(PROJECT_DIR), str(PROFILES_DIR),
+                               str(tmp_path / "target")], cwd=PROJECT_DIR, env=env, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        out: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        assert out["ok"]
+        return out
+
+    first = parse()
+    files = list((tmp_path / "cache" / "sdrun").glob("dbt-json-schemas-*.json"))
+    assert first["built"] > 10 and len(files) == 1
+    second = parse()
+    assert second["built"] == 0 and second["nodes"] == first["nodes"] and len(first["nodes"]) > 100
+    kept = json.loads(files[0].read_text())
+    assert len(kept) == first["built"]
+    for key, schema in kept.items():
+        module, _, name = key.rpartition(".")  # the project's classes are top-level in their modules
+        cls = getattr(importlib.import_module(module), name)
+        assert json.loads(json.dumps(build_json_schema(cls).to_dict())) == schema, key
+    files[0].write_text("{not json")
+    assert parse()["built"] == first["built"]
+    assert json.loads(files[0].read_text()).keys() == kept.keys()

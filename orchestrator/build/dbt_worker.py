@@ -14,9 +14,10 @@ instead of parsing again. A command with no kept manifest parses as the dbt CLI 
 parse from its target path). The script imports nothing of sdrun: it runs as a file, by path, with
 `python -P` (its folder is not on sys.path, where build/dbt.py would hide the dbt package).
 
-Three changes to how dbt runs, none to what it runs: a unit test's fixtures go in front of its model
+Four changes to how dbt runs, none to what it runs: a unit test's fixtures go in front of its model
 without sqlparse (`_faster_unit_tests`), each thread keeps its PostgreSQL connection from one node
-to the next (`_reuse_connections`), and each Jinja text is compiled once (`_compiled_once`).
+to the next (`_reuse_connections`), each Jinja text is compiled once (`_compiled_once`), and the JSON
+schemas dbt validates parsed nodes with are kept between processes (`_json_schemas_kept`).
 
 It dies with sdrun (PR_SET_PDEATHSIG, set by its parent before exec) and stops at the end of its
 input; SIGINT (Ctrl-C) interrupts dbt as in the CLI (open queries cancelled), SIGTERM ends it. Between
@@ -25,10 +26,13 @@ commands it holds no database file open (`_release_files`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import sys
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 DONE = "sdrun_dbt_done"  # build/dbt.py reads it from here: the key of the line that ends a command
@@ -146,6 +150,71 @@ def _compiled_once() -> None:
     dbt_jinja.MacroFuzzEnvironment.compile = compile  # type: ignore[method-assign]
 
 
+SCHEMA_PACKAGES = ("dbt-core", "dbt-common", "dbt-adapters", "dbt-postgres", "dbt-duckdb", "mashumaro")
+
+
+def schema_cache_file() -> Path | None:
+    """Where `_json_schemas_kept` keeps the schemas: the user's cache folder ($XDG_CACHE_HOME, else
+    ~/.cache) / sdrun, one file per set of the packages' versions and Python's (the schemas follow from
+    them alone). None when a package's version cannot be read."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        versions = [f"{name}=={version(name)}" for name in SCHEMA_PACKAGES]
+    except PackageNotFoundError:
+        return None
+    versions.append(f"python=={sys.version_info[0]}.{sys.version_info[1]}")
+    digest = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:16]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "sdrun" / f"dbt-json-schemas-{digest}.json"
+
+
+def _json_schemas_kept(path: Path | None) -> Callable[[], None]:
+    """dbt validates each node it parses against its class's JSON schema (`dbtClassMixin.validate`),
+    which mashumaro builds on the first use of the class in a process: 0.8 of the 2.9 CPU-seconds of a
+    full parse of this project (21 classes), the parse a run makes in a new `SDRUN_HOME` or a new
+    database. The schemas depend on the installed packages only, so they are kept in `path`
+    (schema_cache_file) and read from it at start; a class not in it is built as dbt builds it. Returns
+    the function that writes the file when a command built any (atomically; a file that cannot be read
+    or written only costs the build)."""
+    from dbt_common.dataclass_schema import dbtClassMixin
+
+    kept: dict[str, Any] = {}
+    if path is not None:
+        try:
+            loaded = json.loads(path.read_text(encoding="utf-8"))
+            if isinstance(loaded, dict):
+                kept.update(loaded)
+        except (OSError, ValueError):
+            pass
+    built: set[str] = set()
+    dbts = dbtClassMixin.__dict__["json_schema"].__func__  # dbt's own: built once per class (lru_cache)
+
+    def json_schema(cls: type) -> Any:
+        key = f"{cls.__module__}.{cls.__qualname__}"
+        schema = kept.get(key)
+        if schema is None:
+            schema = kept[key] = dbts(cls)
+            built.add(key)
+        return schema
+
+    dbtClassMixin.json_schema = classmethod(json_schema)  # type: ignore[assignment,method-assign]
+
+    def write() -> None:
+        if path is None or not built:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(kept), encoding="utf-8")
+            tmp.replace(path)
+            built.clear()
+        except OSError:
+            pass
+
+    return write
+
+
 def derive_manifest(manifest: Any, schemas: dict[str, str]) -> Any | None:
     """A copy of a parsed `manifest` built into other schemas: `schemas` maps each schema sdrun named
     for the parsed target to its counterpart (marts, staging, raw); a schema dbt derives from one of
@@ -184,6 +253,7 @@ def main() -> int:
     _faster_unit_tests()
     _reuse_connections()
     _compiled_once()
+    keep_schemas = _json_schemas_kept(schema_cache_file())
 
     manifests: dict[str, Manifest] = {}
     base_env = dict(os.environ)
@@ -211,6 +281,7 @@ def main() -> int:
             res = dbtRunner(manifest=manifest).invoke(args)
         finally:
             _release_files()
+            keep_schemas()
         if key and args[0] == "parse" and res.success and isinstance(res.result, Manifest):
             manifests[key] = res.result
         if isinstance(res.exception, KeyboardInterrupt):
