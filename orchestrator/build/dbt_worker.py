@@ -26,6 +26,7 @@ commands it holds no database file open (`_release_files`).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -203,14 +204,15 @@ def _json_schemas_kept(path: Path | None) -> Callable[[], None]:
     def write() -> None:
         if path is None or not built:
             return
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(kept), encoding="utf-8")
             tmp.replace(path)
             built.clear()
         except OSError:
-            pass
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     return write
 
