@@ -180,7 +180,7 @@ def test_the_json_schemas_kept_between_processes_are_dbts(tmp_path: Path) -> Non
     kept = json.loads(files[0].read_text())
     assert len(kept) == first["built"]
     for key, schema in kept.items():
-        module, _, name = key.rpartition(".")  # the project's classes are top-level in their modules
+        module, _, name = key.rpartition(".")  # dbt validates with classes defined at the top of their modules
         cls = getattr(importlib.import_module(module), name)
         assert json.loads(json.dumps(build_json_schema(cls).to_dict())) == schema, key
     files[0].write_text("{not json")
